@@ -1,0 +1,1 @@
+"""Cloudglue HTTP client, models and errors (no Dagster)."""

@@ -1,0 +1,1 @@
+"""Dagster resources, partitions, assets, checks, sensors and schedules."""

@@ -1,0 +1,1 @@
+"""A local Cloudglue-compatible HTTP server with a deterministic synthetic dataset."""

@@ -1,0 +1,1 @@
+"""Parquet layout, atomic partition writes, raw landing and read_table."""

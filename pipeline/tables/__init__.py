@@ -1,0 +1,1 @@
+"""Flattening complete Cloudglue jobs into keyed pandas frames (pure functions)."""
