@@ -1,0 +1,30 @@
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline import jsonio
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**40), max_value=10**40)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=30,
+)
+
+
+@given(json_values)
+def test_round_trip_is_exact_including_big_integers(value):
+    encoded = jsonio.dumps(value)
+    assert jsonio.loads(encoded) == value
+    assert json.loads(encoded) == value
+
+
+def test_big_integer_is_not_turned_into_a_float():
+    value = jsonio.loads(b'{"n": 123456789012345678901234567890}')
+    assert value["n"] == 123456789012345678901234567890
+    assert isinstance(value["n"], int)
