@@ -1,0 +1,139 @@
+"""The raw landing: each completed job's complete JSON, and each day's listing, on disk.
+
+Layout under ``<data_dir>/raw/created_date=YYYY-MM-DD/``:
+- ``<job file>.json.zst``: one completed job, the "complete job" dict (docs/architecture.md),
+  zstd-compressed. A completed job does not change upstream, so a landed job is never fetched again.
+- ``_listing.json.zst``: what ``GET /extract`` listed for that day at the last landing (every
+  status), with the time it was listed. The tables are built from the listing plus the landed
+  jobs, so jobs deleted upstream disappear and jobs completed since appear.
+
+Job ids are free text (they may hold ``/``, ``..``, ``%`` or be 500 characters long), so file names
+are a reversible-looking but safe encoding plus a hash; the id itself lives inside the file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from pipeline import jsonio
+
+_LISTING = "_listing.json.zst"
+_SUFFIX = ".json.zst"
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def job_file_stem(job_id: str) -> str:
+    """A file-name-safe, collision-free stem for a job id (no separators, no dots, bounded)."""
+    readable = _UNSAFE.sub("_", job_id)[:64]
+    digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{readable}-{digest}"
+
+
+def write_bytes_atomic(path: Path, data: bytes, *, compression: str | None = None) -> None:
+    """Write a file so that readers see the old content or the new, never a part of it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
+    os.close(fd)
+    try:
+        with pa.output_stream(tmp, compression=compression) as out:
+            out.write(data)
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read_zstd_json(path: Path) -> Any:
+    with pa.input_stream(str(path), compression="zstd") as stream:
+        return jsonio.loads(stream.read())
+
+
+@dataclass(frozen=True)
+class Listing:
+    """A day's listing as landed: every job object ``GET /extract`` returned, and when."""
+
+    day: dt.date
+    listed_at: dt.datetime
+    jobs: tuple[Mapping[str, Any], ...]
+
+
+class RawStore:
+    """File access for the raw landing under ``<data_dir>/raw``."""
+
+    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(data_dir) / "raw"
+
+    def day_dir(self, day: dt.date) -> Path:
+        return self.root / f"created_date={day.isoformat()}"
+
+    def job_path(self, day: dt.date, job_id: str) -> Path:
+        return self.day_dir(day) / f"{job_file_stem(job_id)}{_SUFFIX}"
+
+    def has_job(self, day: dt.date, job_id: str) -> bool:
+        return self.job_path(day, job_id).is_file()
+
+    def put_job(self, day: dt.date, job: Mapping[str, Any]) -> Path:
+        path = self.job_path(day, job["job_id"])
+        write_bytes_atomic(path, jsonio.dumps(job), compression="zstd")
+        return path
+
+    def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
+        return _read_zstd_json(self.job_path(day, job_id))
+
+    def write_listing(
+        self, day: dt.date, jobs: Iterable[Mapping[str, Any]], listed_at: dt.datetime
+    ) -> Path:
+        path = self.day_dir(day) / _LISTING
+        body = {"day": day.isoformat(), "listed_at": listed_at.isoformat(), "jobs": list(jobs)}
+        write_bytes_atomic(path, jsonio.dumps(body), compression="zstd")
+        return path
+
+    def read_listing(self, day: dt.date) -> Listing | None:
+        path = self.day_dir(day) / _LISTING
+        if not path.is_file():
+            return None
+        body = _read_zstd_json(path)
+        return Listing(
+            day=day,
+            listed_at=dt.datetime.fromisoformat(body["listed_at"]),
+            jobs=tuple(body["jobs"]),
+        )
+
+    def prune(self, day: dt.date, keep_job_ids: Iterable[str]) -> list[Path]:
+        """Delete landed jobs that are no longer listed (deleted upstream); return what went."""
+        day_dir = self.day_dir(day)
+        if not day_dir.is_dir():
+            return []
+        keep = {f"{job_file_stem(job_id)}{_SUFFIX}" for job_id in keep_job_ids}
+        removed = []
+        for path in day_dir.iterdir():
+            stale_tmp = path.name.startswith(".tmp-")
+            unlisted = path.name.endswith(_SUFFIX) and path.name != _LISTING
+            if stale_tmp or (unlisted and path.name not in keep):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+        return removed
+
+    def iter_day_jobs(self, day: dt.date) -> Iterator[Mapping[str, Any]]:
+        """The day's jobs sorted by ``job_id``: complete dicts for landed completed jobs, the
+        listing object for every other job. Reads one job file at a time (bounded memory)."""
+        listing = self.read_listing(day)
+        if listing is None:
+            return
+        for summary in sorted(listing.jobs, key=lambda job: job["job_id"]):
+            if summary.get("status") == "completed" and self.has_job(day, summary["job_id"]):
+                yield self.get_job(day, summary["job_id"])
+            else:
+                yield summary

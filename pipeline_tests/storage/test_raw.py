@@ -1,0 +1,65 @@
+import datetime as dt
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.storage.raw import RawStore, job_file_stem
+
+DAY = dt.date(2026, 11, 1)
+
+
+@given(st.text(min_size=1, max_size=600))
+def test_job_file_stem_is_safe_and_bounded(job_id):
+    stem = job_file_stem(job_id)
+    assert "/" not in stem and "." not in stem and "%" not in stem
+    assert 0 < len(stem) <= 81
+
+
+def test_distinct_ids_get_distinct_files():
+    assert job_file_stem("a/b") != job_file_stem("a_b")
+    assert job_file_stem("x" * 500) != job_file_stem("x" * 499)
+
+
+def test_hostile_ids_stay_inside_the_day_directory(tmp_path):
+    store = RawStore(tmp_path)
+    for job_id in ["../../etc/passwd", "a/b/c", "%2e%2e", "ünï©ødé", "x" * 500, ".."]:
+        path = store.put_job(DAY, {"job_id": job_id, "status": "completed", "total": 0})
+        assert path.parent == store.day_dir(DAY)
+        assert store.get_job(DAY, job_id)["job_id"] == job_id
+
+
+def test_listing_round_trip_and_iteration_in_job_id_order(tmp_path):
+    store = RawStore(tmp_path)
+    complete = {"job_id": "b", "status": "completed", "data": {"segment_entities": []}, "total": 0}
+    store.put_job(DAY, complete)
+    listed_at = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    summaries = [
+        {"job_id": "c", "status": "pending"},
+        {"job_id": "b", "status": "completed"},
+        {"job_id": "a", "status": "failed", "error": "boom"},
+    ]
+    store.write_listing(DAY, summaries, listed_at)
+    listing = store.read_listing(DAY)
+    assert listing.listed_at == listed_at
+    assert [job["job_id"] for job in store.iter_day_jobs(DAY)] == ["a", "b", "c"]
+    assert list(store.iter_day_jobs(DAY))[1] == complete
+
+
+def test_prune_removes_unlisted_jobs_and_stale_temp_files(tmp_path):
+    store = RawStore(tmp_path)
+    store.put_job(DAY, {"job_id": "keep", "status": "completed"})
+    store.put_job(DAY, {"job_id": "gone", "status": "completed"})
+    (store.day_dir(DAY) / ".tmp-123.part").write_bytes(b"half")
+    removed = store.prune(DAY, ["keep"])
+    assert {p.name for p in removed} == {
+        f"{job_file_stem('gone')}.json.zst",
+        ".tmp-123.part",
+    }
+    assert store.has_job(DAY, "keep") and not store.has_job(DAY, "gone")
+
+
+def test_big_integers_survive_the_landing_exactly(tmp_path):
+    store = RawStore(tmp_path)
+    job = {"job_id": "big", "status": "completed", "data": {"entities": {"n": 10**30}}}
+    store.put_job(DAY, job)
+    assert store.get_job(DAY, "big") == job
