@@ -1,0 +1,590 @@
+"""HTTP client for the Cloudglue extract API.
+
+The official SDK fetches one page at a time with no retries or timeouts and drops unknown fields;
+this client lists a day range of jobs, reassembles every complete job exactly (all segment-entity
+pages, chapters, shots), fetches many jobs concurrently with bounded memory and a hard cap on
+requests in flight, and retries transient failures. The API key never leaves the auth header.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
+
+from pipeline import jsonio
+from pipeline.cloudglue.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    InconsistentPagingError,
+    NotFoundError,
+    TransportError,
+)
+from pipeline.cloudglue.models import Job
+from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
+
+log = logging.getLogger("pipeline.cloudglue")
+
+API_KEY_ENV = "CLOUDGLUE_API_KEY"
+BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
+DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
+MAX_PAGE_SIZE = 100
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+_PAGING_KEYS = ("limit", "offset")
+_SIDE_KEYS = ("chapters", "total_chapters", "shots", "total_shots")
+
+
+def job_path(job_id: str) -> str:
+    """The URL path of one job; the id is percent-encoded so ``/``, ``?`` or ``#`` stay in it."""
+    return "/extract/" + quote(job_id, safe="")
+
+
+class ClientStats:
+    """Thread-safe counters of one client's run, for the Dagster layer to report."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.retries_by_cause: Counter[str] = Counter()
+        self.bytes_received = 0
+        self.backoff_seconds = 0.0
+        self.throttle_seconds = 0.0
+        self.paging_restarts = 0
+        self.jobs_listed = 0
+        self.jobs_fetched = 0
+        self.skipped: list[tuple[str, str]] = []
+
+    def _add_request(self, received: int) -> None:
+        with self._lock:
+            self.requests += 1
+            self.bytes_received += received
+
+    def _add_retry(self, cause: str, delay: float) -> None:
+        with self._lock:
+            self.retries_by_cause[cause] += 1
+            self.backoff_seconds += delay
+
+    def _add(self, name: str, amount: float = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def _skip(self, job_id: str, reason: str) -> None:
+        with self._lock:
+            self.skipped.append((job_id, reason))
+
+    def snapshot(self) -> dict[str, Any]:
+        """A consistent copy of every counter (plain types, safe to serialise)."""
+        with self._lock:
+            return {
+                "requests": self.requests,
+                "retries": sum(self.retries_by_cause.values()),
+                "retries_by_cause": dict(self.retries_by_cause),
+                "bytes_received": self.bytes_received,
+                "backoff_seconds": round(self.backoff_seconds, 6),
+                "throttle_seconds": round(self.throttle_seconds, 6),
+                "paging_restarts": self.paging_restarts,
+                "jobs_listed": self.jobs_listed,
+                "jobs_fetched": self.jobs_fetched,
+                "jobs_skipped": len(self.skipped),
+                "skipped": list(self.skipped),
+            }
+
+
+class _BearerAuth(AuthBase):
+    """Adds the key to each request; passing auth explicitly also keeps ~/.netrc out of it."""
+
+    def __init__(self, key: str) -> None:
+        self._key = key
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._key}"
+        return request
+
+    def __repr__(self) -> str:
+        return "_BearerAuth(<redacted>)"
+
+
+@dataclass(frozen=True, slots=True)
+class _Retryable:
+    """One failed attempt that may be retried: why, and what the server asked for."""
+
+    cause: str
+    detail: str
+    status: int | None = None
+    retry_after: float | None = None
+
+
+class _PagingChanged(Exception):
+    """The job changed while its pages were read; fetching it again may succeed."""
+
+
+def _resolve_key(api_key: str | None) -> str:
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+    if not key.strip():
+        raise ConfigError(f"no Cloudglue API key: set {API_KEY_ENV} or pass api_key")
+    if key != key.strip() or not key.isascii() or not key.isprintable():
+        raise ConfigError(
+            f"the Cloudglue API key has whitespace or non-printable characters: fix {API_KEY_ENV}"
+        )
+    return key
+
+
+def _resolve_base_url(base_url: str | None) -> str:
+    url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+    url = url.strip()
+    problem = (
+        f"malformed Cloudglue base URL: set {BASE_URL_ENV} (or base_url) to e.g. {DEFAULT_BASE_URL}"
+    )
+    try:
+        parts = urlsplit(url)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:
+        raise ConfigError(problem) from None
+    # Never echo the URL: with user:password in it, it would carry a secret.
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or not port_ok
+        or parts.username is not None
+        or parts.password is not None
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(problem)
+    return url.rstrip("/")
+
+
+def _positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ConfigError(f"{name} must be > 0, got {value!r}")
+
+
+class CloudglueClient:
+    """Client for ``/extract`` and ``/extract/{job_id}``; see docs/architecture.md.
+
+    Every HTTP request holds one of ``max_concurrency`` slots, so requests in flight never exceed
+    it, whether they come from concurrent jobs or concurrent pages of one big job.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 6,
+        page_size: int = MAX_PAGE_SIZE,
+        max_concurrency: int = 8,
+        max_requests_per_second: float | None = None,
+        include_thumbnails: bool = False,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+        retry_after_max: float = 60.0,
+        max_total_backoff: float = 120.0,
+        max_paging_restarts: int = 3,
+        concurrent_pages: bool = True,
+    ) -> None:
+        self._key = _resolve_key(api_key)
+        self.base_url = _resolve_base_url(base_url)
+        _positive("timeout", timeout)
+        _positive("max_concurrency", max_concurrency)
+        if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
+            raise ConfigError(f"page_size must be an integer in 1..{MAX_PAGE_SIZE}")
+        if max_paging_restarts < 0:
+            raise ConfigError("max_paging_restarts must be >= 0")
+        try:
+            self.retry_policy = RetryPolicy(
+                max_retries=max_retries,
+                backoff_base=backoff_base,
+                backoff_max=backoff_max,
+                retry_after_max=retry_after_max,
+                max_total_wait=max_total_backoff,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.timeout = float(timeout)
+        self.page_size = page_size
+        self.max_concurrency = int(max_concurrency)
+        self.include_thumbnails = include_thumbnails
+        self.max_paging_restarts = max_paging_restarts
+        self.concurrent_pages = concurrent_pages
+        self._bucket = None
+        if max_requests_per_second is not None:
+            _positive("max_requests_per_second", max_requests_per_second)
+            self._bucket = TokenBucket(max_requests_per_second)
+        self.stats = ClientStats()
+        self._slots = threading.BoundedSemaphore(self.max_concurrency)
+        self._rng = random.Random()
+        self._session = requests.Session()
+        self._session.auth = _BearerAuth(self._key)
+        self._session.verify = True
+        self._session.headers["Accept"] = "application/json"
+        adapter = HTTPAdapter(pool_maxsize=self.max_concurrency, max_retries=0)
+        self._session.mount("https://", adapter)
+        self._session.mount("http://", adapter)
+        self._page_pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return (
+            f"CloudglueClient(base_url={self.base_url!r}, max_concurrency={self.max_concurrency},"
+            f" page_size={self.page_size})"
+        )
+
+    def __enter__(self) -> CloudglueClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release pooled connections and the page threads."""
+        with self._pool_lock:
+            pool, self._page_pool = self._page_pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._session.close()
+
+    # ----------------------------------------------------------------------------- listing
+
+    def list_jobs(self, start: dt.date, end: dt.date, status: str | None = None) -> list[Job]:
+        """Jobs created on UTC days ``start``..``end`` (inclusive), in API order, deduplicated.
+
+        The API's date filters take whole days with undocumented inclusivity, so the query is one
+        day wider on each side and ``created_at`` decides. Offset paging over a live list can
+        repeat or shift items, hence the dedupe by ``job_id``.
+        """
+        if end < start:
+            raise ValueError(f"end {end} is before start {start}")
+        low_ms = _day_start_ms(start)
+        high_ms = _day_start_ms(end + dt.timedelta(days=1))
+        params: dict[str, Any] = {
+            "limit": self.page_size,
+            "include_data": "false",
+            "created_after": (start - dt.timedelta(days=1)).isoformat(),
+            "created_before": (end + dt.timedelta(days=1)).isoformat(),
+        }
+        if status is not None:
+            params["status"] = status
+        seen: set[str] = set()
+        jobs: list[Job] = []
+        offset = 0
+        while True:
+            page = self._get("/extract", {**params, "offset": offset})
+            items = page.get("data")
+            if not isinstance(items, list):
+                raise ApiError(
+                    f"GET {self._shown('/extract', params)}: the list has no 'data' array",
+                    url=self._shown("/extract", params),
+                )
+            for obj in items:
+                job = self._listed_job(obj)
+                if job is None or job.job_id in seen:
+                    continue
+                seen.add(job.job_id)
+                if job.created_at is None:
+                    log.warning("job %s has no usable created_at; left out", job.job_id)
+                    self.stats._skip(job.job_id, "created_at missing or not a number")
+                elif low_ms <= job.created_at < high_ms:
+                    jobs.append(job)
+            offset += len(items)
+            total = page.get("total")
+            if not items or (isinstance(total, int) and offset >= total):
+                break
+        self.stats._add("jobs_listed", len(jobs))
+        return jobs
+
+    def _listed_job(self, obj: Any) -> Job | None:
+        if not isinstance(obj, Mapping):
+            log.warning("the job list held a %s, not an object; ignored", type(obj).__name__)
+            return None
+        try:
+            return Job.from_api(obj)
+        except ValueError:
+            log.warning("the job list held an object without a job_id; ignored")
+            return None
+
+    # ------------------------------------------------------------------------ one complete job
+
+    def fetch_job(self, job_id: str) -> Job:
+        """One job with every segment-entity page, chapters and shots; ``.raw`` is the complete
+        job dict. A job that is not completed comes back as the API sent it.
+
+        Raises NotFoundError for 404 and InconsistentPagingError when the job keeps changing
+        between pages after ``max_paging_restarts`` fresh starts.
+        """
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError("job_id must be a non-empty string")
+        reason = ""
+        for attempt in range(self.max_paging_restarts + 1):
+            if attempt:
+                self.stats._add("paging_restarts")
+                log.info(
+                    "job %s changed while paging (%s); fetching it again (%d/%d)",
+                    job_id,
+                    reason,
+                    attempt,
+                    self.max_paging_restarts,
+                )
+            try:
+                raw = self._assemble(job_path(job_id))
+            except _PagingChanged as exc:
+                reason = str(exc)
+                continue
+            job = Job.from_api(raw)
+            self.stats._add("jobs_fetched")
+            return job
+        raise InconsistentPagingError(
+            f"job {job_id}: pages stayed inconsistent after {self.max_paging_restarts + 1}"
+            f" attempts (last: {reason})"
+        )
+
+    def _page_params(self, offset: int) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "limit": self.page_size,
+            "offset": offset,
+            "include_chapters": "true",
+            "include_shots": "true",
+        }
+        if self.include_thumbnails:
+            params["include_thumbnails"] = "true"
+        return params
+
+    def _assemble(self, path: str) -> dict[str, Any]:
+        first = self._get(path, self._page_params(0))
+        if first.get("status") != "completed":
+            return first
+        total = first.get("total")
+        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
+            raise InconsistentPagingError(
+                f"GET {self._shown(path, {})}: completed job without an integer total"
+            )
+        offsets = list(range(self.page_size, total, self.page_size))
+        pages = [first, *self._get_pages(path, offsets)]
+        merged = {k: v for k, v in first.items() if k not in _PAGING_KEYS}
+        segments: list[Any] = []
+        for offset, page in zip([0, *offsets], pages, strict=True):
+            segments.extend(self._page_segments(page, offset, total))
+            for key in _SIDE_KEYS:
+                if key in page and key not in merged:
+                    merged[key] = page[key]
+        _check_no_duplicates(segments, self.page_size)
+        data = first.get("data")
+        data = dict(data) if isinstance(data, Mapping) else {}
+        if segments or "segment_entities" in data:
+            data["segment_entities"] = segments
+        if data or "data" in first:
+            merged["data"] = data
+        return merged
+
+    def _get_pages(self, path: str, offsets: list[int]) -> list[dict[str, Any]]:
+        """Pages after the first, concurrently when allowed; the slots still cap all requests."""
+        if not offsets:
+            return []
+        if not self.concurrent_pages or self.max_concurrency == 1 or len(offsets) == 1:
+            return [self._get(path, self._page_params(o)) for o in offsets]
+        pool = self._pages_executor()
+        futures = [pool.submit(self._get, path, self._page_params(o)) for o in offsets]
+        try:
+            return [f.result() for f in futures]
+        finally:
+            for f in futures:
+                f.cancel()
+
+    def _pages_executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._page_pool is None:
+                self._page_pool = ThreadPoolExecutor(
+                    max_workers=self.max_concurrency, thread_name_prefix="cloudglue-page"
+                )
+            return self._page_pool
+
+    def _page_segments(self, page: Mapping[str, Any], offset: int, total: int) -> list[Any]:
+        if page.get("status") != "completed":
+            raise _PagingChanged(f"status became {page.get('status')!r} at offset {offset}")
+        if page.get("total") != total:
+            raise _PagingChanged(f"total changed from {total} to {page.get('total')!r}")
+        if "offset" in page and page["offset"] != offset:
+            raise _PagingChanged(f"asked for offset {offset}, got {page['offset']!r}")
+        data = page.get("data")
+        segments = data.get("segment_entities") if isinstance(data, Mapping) else None
+        segments = segments if isinstance(segments, list) else []
+        expected = min(self.page_size, total - offset)
+        if len(segments) != expected:
+            raise _PagingChanged(
+                f"page at offset {offset} had {len(segments)} segment entities, expected {expected}"
+            )
+        return segments
+
+    # ------------------------------------------------------------------------------ many jobs
+
+    def fetch_jobs(self, job_ids: Iterable[str]) -> Iterator[Job]:
+        """Complete jobs, yielded as each finishes (not in input order).
+
+        Ids are taken from ``job_ids`` lazily so at most ``max_concurrency`` jobs are being
+        fetched or waiting to be yielded: memory follows the concurrency, not the day's size.
+        A 404 (job deleted since it was listed) is recorded in ``stats`` as skipped.
+        """
+        ids = iter(job_ids)
+        running: dict[Future[Job], str] = {}
+        pool = ThreadPoolExecutor(
+            max_workers=self.max_concurrency, thread_name_prefix="cloudglue-job"
+        )
+        try:
+            while True:
+                for job_id in ids:
+                    running[pool.submit(self.fetch_job, job_id)] = job_id
+                    if len(running) >= self.max_concurrency:
+                        break
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job_id = running.pop(future)
+                    try:
+                        job = future.result()
+                    except NotFoundError:
+                        log.warning(
+                            "job %s was not found (deleted since listing?); skipped", job_id
+                        )
+                        self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
+                        continue
+                    yield job
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # ------------------------------------------------------------------------------- transport
+
+    def _shown(self, path: str, params: Mapping[str, Any]) -> str:
+        """The URL as it may appear in messages (the key is in a header, never here)."""
+        query = urlencode(params)
+        return self.base_url + path + ("?" + query if query else "")
+
+    def _redact(self, text: str, limit: int = 300) -> str:
+        return text.replace(self._key, "<redacted>")[:limit]
+
+    def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """GET a JSON object, retrying transient failures within the retry policy."""
+        policy = self.retry_policy
+        shown = self._shown(path, params)
+        waited = 0.0
+        attempt = 0
+        while True:
+            outcome = self._attempt(self.base_url + path, params, shown)
+            if not isinstance(outcome, _Retryable):
+                return outcome
+            delay = policy.delay(attempt, outcome.retry_after, self._rng)
+            if attempt >= policy.max_retries or waited + delay > policy.max_total_wait:
+                raise self._give_up(outcome, shown, attempt + 1)
+            self.stats._add_retry(outcome.cause, delay)
+            level = logging.INFO if attempt == 0 else logging.WARNING
+            log.log(
+                level,
+                "GET %s: %s; retry %d/%d in %.2fs",
+                shown,
+                outcome.detail,
+                attempt + 1,
+                policy.max_retries,
+                delay,
+            )
+            time.sleep(delay)
+            waited += delay
+            attempt += 1
+
+    def _give_up(self, outcome: _Retryable, shown: str, attempts: int) -> Exception:
+        message = f"GET {shown} failed after {attempts} attempt(s): {outcome.detail}"
+        if outcome.status is not None:
+            return ApiError(message, status=outcome.status, url=shown)
+        return TransportError(message)
+
+    def _attempt(
+        self, url: str, params: Mapping[str, Any], shown: str
+    ) -> dict[str, Any] | _Retryable:
+        if self._bucket is not None:
+            self.stats._add("throttle_seconds", self._bucket.acquire())
+        with self._slots:
+            try:
+                response = self._session.get(url, params=params, timeout=self.timeout)
+                content = response.content
+            except requests.exceptions.SSLError:
+                self.stats._add_request(0)
+                raise TransportError(f"GET {shown}: TLS verification failed") from None
+            except requests.Timeout:
+                self.stats._add_request(0)
+                return _Retryable("timeout", f"timed out after {self.timeout:g}s")
+            except (
+                requests.ConnectionError,
+                requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError,
+            ) as exc:
+                self.stats._add_request(0)
+                return _Retryable("connection", f"connection failed ({type(exc).__name__})")
+            except requests.RequestException as exc:
+                self.stats._add_request(0)
+                raise TransportError(
+                    f"GET {shown}: {type(exc).__name__}: {self._redact(str(exc))}"
+                ) from None
+        self.stats._add_request(len(content))
+        return self._interpret(response.status_code, response.headers, content, shown)
+
+    def _interpret(
+        self, status: int, headers: Mapping[str, str], content: bytes, shown: str
+    ) -> dict[str, Any] | _Retryable:
+        if status == 200:
+            try:
+                body = jsonio.loads(content)
+            except (ValueError, RecursionError):
+                return _Retryable("invalid_json", f"body is not valid JSON ({len(content)} bytes)")
+            if not isinstance(body, dict):
+                return _Retryable("invalid_json", f"body is JSON {type(body).__name__}, not object")
+            return body
+        message = self._error_message(content)
+        if status in (401, 403):
+            raise AuthError(
+                f"Cloudglue rejected the API key (HTTP {status}) for GET {shown}: "
+                f"set {API_KEY_ENV} to a valid key{message}"
+            )
+        if status == 404:
+            raise NotFoundError(f"not found (HTTP 404): GET {shown}{message}")
+        if status in RETRYABLE_STATUSES:
+            return _Retryable(
+                str(status),
+                f"HTTP {status}{message}",
+                status=status,
+                retry_after=parse_retry_after(headers.get("Retry-After")),
+            )
+        raise ApiError(f"GET {shown} failed with HTTP {status}{message}", status=status, url=shown)
+
+    def _error_message(self, content: bytes) -> str:
+        """The server's ``{"error": ...}`` text, redacted and short, as a suffix for messages."""
+        try:
+            body = jsonio.loads(content)
+        except (ValueError, RecursionError):
+            return ""
+        error = body.get("error") if isinstance(body, dict) else None
+        return f" ({self._redact(error, 200)})" if isinstance(error, str) and error else ""
+
+
+def _day_start_ms(day: dt.date) -> int:
+    return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()) * 1000
+
+
+def _check_no_duplicates(segments: list[Any], page_size: int) -> None:
+    """Offset paging that shifted repeats the item at a page boundary; catch that."""
+    for boundary in range(page_size, len(segments), page_size):
+        if segments[boundary] == segments[boundary - 1]:
+            raise _PagingChanged(f"segment entity repeated across the page boundary at {boundary}")

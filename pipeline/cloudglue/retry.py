@@ -1,0 +1,118 @@
+"""Retry timing and request pacing for the Cloudglue client.
+
+Kept apart from the HTTP code so the timing rules (full-jitter backoff, ``Retry-After`` with a
+floor, a bounded total wait, a token bucket) can be tested without a network.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+_DELAY_SECONDS = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
+# 2**60 seconds is far beyond any cap; stopping the exponent there avoids float overflow.
+_MAX_EXPONENT = 60
+
+
+def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
+    """Seconds to wait according to a ``Retry-After`` header, or None when absent or unreadable.
+
+    Accepts delay-seconds (decimals tolerated) and HTTP dates; a date in the past means 0.
+    """
+    if value is None:
+        return None
+    match = _DELAY_SECONDS.fullmatch(value)
+    if match:
+        return float(match.group(1))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    now = now if now is not None else dt.datetime.now(dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long to wait before each retry, and when to stop retrying one request.
+
+    ``backoff_base`` doubles per attempt up to ``backoff_max``; without ``Retry-After`` the wait
+    is drawn uniformly from [0, that ceiling] (full jitter). A ``Retry-After`` is honoured but
+    never below the un-jittered ceiling (so ``0`` cannot burn every attempt at once) and never
+    above ``retry_after_max``. ``max_total_wait`` bounds the sleep spent on one request.
+    """
+
+    max_retries: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    retry_after_max: float = 60.0
+    max_total_wait: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not 0 < self.backoff_base <= self.backoff_max:
+            raise ValueError("need 0 < backoff_base <= backoff_max")
+        if self.retry_after_max < 0 or self.max_total_wait < 0:
+            raise ValueError("retry_after_max and max_total_wait must be >= 0")
+
+    def ceiling(self, attempt: int) -> float:
+        """The largest backoff for the given 0-based retry attempt."""
+        exponent = min(max(attempt, 0), _MAX_EXPONENT)
+        return min(self.backoff_max, self.backoff_base * 2.0**exponent)
+
+    def delay(
+        self, attempt: int, retry_after: float | None = None, rng: random.Random | None = None
+    ) -> float:
+        """Seconds to sleep before retry number ``attempt`` (0-based)."""
+        ceiling = self.ceiling(attempt)
+        if retry_after is None:
+            return (rng or random).uniform(0.0, ceiling)
+        return min(max(retry_after, ceiling), max(self.retry_after_max, ceiling))
+
+
+class TokenBucket:
+    """Thread-safe limiter of events per second, allowing bursts up to ``burst`` events."""
+
+    def __init__(
+        self,
+        rate: float,
+        burst: float | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not rate > 0:
+            raise ValueError("rate must be > 0")
+        self.rate = float(rate)
+        self.burst = float(burst) if burst is not None else max(1.0, self.rate)
+        if self.burst < 1:
+            raise ValueError("burst must be >= 1")
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = self.burst
+        self._stamp = clock()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available; returns the seconds slept."""
+        slept = 0.0
+        while True:
+            with self._lock:
+                now = self._clock()
+                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
+                self._stamp = now
+                if self._tokens >= 1.0:
+                    self._tokens -= 1.0
+                    return slept
+                wait = (1.0 - self._tokens) / self.rate
+            self._sleep(wait)
+            slept += wait
