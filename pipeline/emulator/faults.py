@@ -1,0 +1,123 @@
+"""Deterministic fault injection for the emulator.
+
+Every decision is a pure function of ``(seed, fault kind, request target, attempt)`` where the
+target is the raw path plus query and ``attempt`` counts earlier requests for that same target.
+A target chosen for a fault fails for its first ``burst`` attempts and then succeeds, so a client
+whose retry limit exceeds ``burst`` always gets through, and one whose limit does not sees the
+fault outlast its retries.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, fields
+
+FAULT_KINDS = ("drop", "slow", "server_error", "rate_limit", "truncate", "changing_total")
+RETRY_AFTER_STYLES = ("seconds", "none", "http-date")
+TRUNCATE_STYLES = ("content-length", "invalid-json", "mixed")
+
+
+def _unit(*parts: object) -> float:
+    """A stable number in [0, 1) from its parts."""
+    digest = hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Which faults the emulator injects; all rates are 0 (off) by default.
+
+    Rates are the share of distinct request targets (path + query) that get the fault; each
+    kind draws independently and the first in ``FAULT_KINDS`` order wins.
+
+    - ``seed``: varies which targets are hit; same seed, same faults.
+    - ``burst``: attempts in a row at a hit target that fail before it answers normally.
+    - ``drop``: close the socket without sending any response.
+    - ``slow``: answer normally but only after ``slow_seconds`` (make it exceed the client's
+      timeout to test timeouts).
+    - ``slow_seconds``: delay of a ``slow`` response.
+    - ``server_error``: answer 500, 502 or 503 (picked per attempt); 502 has an HTML body like a
+      gateway, 500/503 the API's ``{"error": ...}``.
+    - ``rate_limit``: answer 429 ``{"error": ...}``.
+    - ``retry_after``: the 429's ``Retry-After`` header: ``"seconds"`` (integer
+      ``retry_after_seconds``), ``"none"`` (no header) or ``"http-date"`` (now +
+      ``retry_after_seconds`` as an IMF-fixdate).
+    - ``retry_after_seconds``: the delay ``Retry-After`` announces.
+    - ``truncate``: send a broken body: ``truncate_style`` ``"content-length"`` declares the
+      full length, sends half and closes; ``"invalid-json"`` sends half of the JSON with a
+      matching Content-Length; ``"mixed"`` picks one per attempt.
+    - ``changing_total``: on pages with ``offset > 0`` of a completed job, report a ``total``
+      larger by 1-3 than the first page did (the segment entities themselves are unchanged).
+    """
+
+    seed: int = 0
+    burst: int = 1
+    drop: float = 0.0
+    slow: float = 0.0
+    slow_seconds: float = 2.0
+    server_error: float = 0.0
+    rate_limit: float = 0.0
+    retry_after: str = "seconds"
+    retry_after_seconds: int = 1
+    truncate: float = 0.0
+    truncate_style: str = "mixed"
+    changing_total: float = 0.0
+
+    def __post_init__(self) -> None:
+        for kind in FAULT_KINDS:
+            if not 0.0 <= getattr(self, kind) <= 1.0:
+                raise ValueError(f"fault rate {kind} must be within 0..1")
+        if self.burst < 1:
+            raise ValueError("burst must be >= 1")
+        if self.retry_after not in RETRY_AFTER_STYLES:
+            raise ValueError(f"retry_after must be one of {RETRY_AFTER_STYLES}")
+        if self.truncate_style not in TRUNCATE_STYLES:
+            raise ValueError(f"truncate_style must be one of {TRUNCATE_STYLES}")
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, kind) > 0 for kind in FAULT_KINDS)
+
+    def decide(self, target: str, attempt: int) -> str | None:
+        """The fault kind for this attempt at ``target``, or None to answer normally."""
+        if attempt >= self.burst:
+            return None
+        for kind in FAULT_KINDS:
+            rate = getattr(self, kind)
+            if rate > 0 and _unit(self.seed, kind, target) < rate:
+                return kind
+        return None
+
+    def server_error_status(self, target: str, attempt: int) -> int:
+        return (500, 502, 503)[int(_unit(self.seed, "status", target, attempt) * 3)]
+
+    def truncate_as_json(self, target: str, attempt: int) -> bool:
+        """True: valid HTTP carrying invalid JSON; False: a body shorter than Content-Length."""
+        if self.truncate_style == "mixed":
+            return _unit(self.seed, "truncate", target, attempt) < 0.5
+        return self.truncate_style == "invalid-json"
+
+    def total_delta(self, target: str) -> int:
+        return 1 + int(_unit(self.seed, "delta", target) * 3)
+
+    @classmethod
+    def from_specs(cls, specs: list[str]) -> FaultConfig:
+        """Build from CLI ``--fault`` specs such as ``429=0.1``, ``5xx=0.05`` or ``burst=3``.
+
+        Aliases: ``429`` = rate_limit, ``5xx`` = server_error, ``total`` = changing_total;
+        dashes may stand for underscores; any other field is given by its name.
+        """
+        aliases = {"429": "rate_limit", "5xx": "server_error", "total": "changing_total"}
+        types = {f.name: f.type for f in fields(cls)}
+        values: dict[str, object] = {}
+        for spec in specs:
+            name, sep, raw = spec.partition("=")
+            name = aliases.get(name.strip(), name.strip().replace("-", "_"))
+            if not sep or name not in types:
+                raise ValueError(
+                    f"bad --fault {spec!r}; expected NAME=VALUE, NAME one of "
+                    f"{sorted([*aliases, *types])}"
+                )
+            kind = types[name]
+            values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
+        return cls(**values)  # type: ignore[arg-type]

@@ -1,0 +1,394 @@
+"""The emulator's HTTP server: the Cloudglue extract and segmentation endpoints over a Dataset.
+
+Threaded (one daemon thread per connection), HTTP/1.1 keep-alive, each response written in one
+``sendall`` with TCP_NODELAY so pooled clients are not slowed by Nagle/delayed-ACK stalls.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email.utils
+import hmac
+import logging
+import re
+import socket
+import socketserver
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+import orjson
+
+from pipeline.emulator.dataset import STATUSES, Dataset
+from pipeline.emulator.faults import FaultConfig
+
+logger = logging.getLogger("pipeline.emulator")
+
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_BOOLS = {"true": True, "1": True, "false": False, "0": False}
+
+
+class EmulatorStats:
+    """Request counters, safe to read from any thread; ``reset()`` starts a new measurement."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.in_flight = 0
+        self.requests = 0
+        self.max_in_flight = 0
+        self.faults: dict[str, int] = {}
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests = 0
+            self.max_in_flight = self.in_flight
+            self.faults = {}
+
+    def _enter(self) -> None:
+        with self._lock:
+            self.requests += 1
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _exit(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def _fault(self, kind: str) -> None:
+        with self._lock:
+            self.faults[kind] = self.faults.get(kind, 0) + 1
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def _param(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[-1] if values else None
+
+
+def _int(params: dict[str, list[str]], name: str, default: int, lo: int, hi: int | None) -> int:
+    raw = _param(params, name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _BadRequest(f"{name} must be an integer") from None
+    if value < lo or (hi is not None and value > hi):
+        bound = f"between {lo} and {hi}" if hi is not None else f">= {lo}"
+        raise _BadRequest(f"{name} must be {bound}")
+    return value
+
+
+def _bool(params: dict[str, list[str]], name: str, default: bool) -> bool:
+    raw = _param(params, name)
+    if raw is None:
+        return default
+    value = _BOOLS.get(raw.lower())
+    if value is None:
+        raise _BadRequest(f"{name} must be true or false")
+    return value
+
+
+def _date(params: dict[str, list[str]], name: str) -> dt.date | None:
+    raw = _param(params, name)
+    if raw is None:
+        return None
+    try:
+        if not _DATE.fullmatch(raw):
+            raise ValueError
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        raise _BadRequest(f"{name} must be a date YYYY-MM-DD") from None
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cloudglue-emulator"
+    disable_nagle_algorithm = True
+    timeout = 120
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.server.emulator._track(self.connection, add=True)
+
+    def finish(self) -> None:
+        self.server.emulator._track(self.connection, add=False)
+        super().finish()
+
+    def do_GET(self) -> None:
+        self.server.emulator._serve(self)
+
+    def _not_allowed(self) -> None:
+        self.close_connection = True
+        self.server.emulator._send(self, 405, {"error": "Method not allowed"})
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("http.server: " + format, *args)
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    emulator: EmulatorServer
+
+    def server_bind(self) -> None:
+        # Skip HTTPServer.server_bind's getfqdn(), which can stall on reverse DNS.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        logger.debug("connection from %s ended with an error", client_address, exc_info=True)
+
+
+class EmulatorServer:
+    """Serves a Dataset as the Cloudglue API at ``base_url`` (``http://host:port/v1``).
+
+    ``latency_ms`` delays every response; ``faults`` injects errors (see FaultConfig).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        api_key: str = "emulator-key",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        faults: FaultConfig | None = None,
+        latency_ms: float = 0.0,
+    ) -> None:
+        self.dataset = dataset
+        self.faults = faults or FaultConfig()
+        self.latency_ms = latency_ms
+        self.stats = EmulatorStats()
+        self._api_key = api_key
+        self._httpd = _HTTPServer((host, port), _Handler)
+        self._httpd.emulator = self
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._attempts: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._conns: set[socket.socket] = set()
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self._httpd.server_address[0]}:{self.port}/v1"
+
+    def start(self) -> EmulatorServer:
+        """Serve in a background daemon thread; returns self."""
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, name="cloudglue-emulator", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def wait(self) -> None:
+        """Block while serving (the CLI's foreground mode); Ctrl-C interrupts it."""
+        while self._thread is not None and self._thread.is_alive():
+            self._thread.join(0.5)
+
+    def stop(self) -> None:
+        """Stop accepting, wake sleeping handlers and close every open connection."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+        self._httpd.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---- request handling ------------------------------------------------------------
+
+    def _track(self, conn: socket.socket, *, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    def _serve(self, h: _Handler) -> None:
+        started = time.perf_counter()
+        self.stats._enter()
+        h._log_status, h._log_bytes = 0, 0
+        try:
+            if self.latency_ms > 0:
+                self._stopping.wait(self.latency_ms / 1000)
+            self._respond(h)
+        except (ConnectionError, TimeoutError):
+            h.close_connection = True
+        except Exception:
+            logger.exception("emulator error on %s", h.path)
+            h.close_connection = True
+            with contextlib.suppress(OSError):
+                self._send(h, 500, {"error": "internal emulator error"})
+        finally:
+            self.stats._exit()
+            logger.info(
+                "%s %s -> %s %dB %.1fms",
+                h.command,
+                h.path,
+                h._log_status or "dropped",
+                h._log_bytes,
+                (time.perf_counter() - started) * 1000,
+            )
+
+    def _authorized(self, h: _Handler) -> bool:
+        scheme, _, key = (h.headers.get("Authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(key.strip(), self._api_key)
+
+    def _respond(self, h: _Handler) -> None:
+        if not self._authorized(h):
+            self._send(h, 401, {"error": "Invalid or missing API key"})
+            return
+        target = h.path
+        fault = None
+        attempt = 0
+        if self.faults.active:
+            with self._lock:
+                attempt = self._attempts.get(target, 0)
+                self._attempts[target] = attempt + 1
+            fault = self.faults.decide(target, attempt)
+        if fault == "drop":
+            self.stats._fault(fault)
+            h.close_connection = True
+            return
+        if fault == "slow":
+            self.stats._fault(fault)
+            self._stopping.wait(self.faults.slow_seconds)
+        elif fault == "server_error":
+            self.stats._fault(fault)
+            status = self.faults.server_error_status(target, attempt)
+            if status == 502:
+                html = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
+                self._send(h, 502, html, content_type="text/html")
+            else:
+                self._send(h, status, {"error": "An unexpected error occurred on the server"})
+            return
+        elif fault == "rate_limit":
+            self.stats._fault(fault)
+            self._send(h, 429, {"error": "Too many requests"}, headers=self._retry_after())
+            return
+        status, body, total_changed = self._route(target, fault == "changing_total")
+        if total_changed:
+            self.stats._fault("changing_total")
+        if fault == "truncate":
+            self.stats._fault(fault)
+            raw = orjson.dumps(body)
+            cut = raw[: len(raw) // 2]
+            if self.faults.truncate_as_json(target, attempt):
+                self._send(h, status, cut)
+            else:
+                h.close_connection = True
+                self._send(h, status, cut, declared_length=len(raw))
+            return
+        self._send(h, status, body)
+
+    def _retry_after(self) -> dict[str, str]:
+        style, seconds = self.faults.retry_after, self.faults.retry_after_seconds
+        if style == "none":
+            return {}
+        if style == "http-date":
+            return {"Retry-After": email.utils.formatdate(time.time() + seconds, usegmt=True)}
+        return {"Retry-After": str(seconds)}
+
+    def _route(self, target: str, change_total: bool) -> tuple[int, dict[str, Any], bool]:
+        """(status, body, whether the total was changed by the changing_total fault)."""
+        path, _, query = target.partition("?")
+        parts = path.split("/")
+        params = parse_qs(query, keep_blank_values=True)
+        try:
+            if len(parts) == 3 and parts[:3] == ["", "v1", "extract"]:
+                return 200, self._list(params), False
+            if len(parts) == 4 and parts[:3] == ["", "v1", "extract"] and parts[3]:
+                return self._detail(unquote(parts[3]), params, change_total)
+            if len(parts) == 4 and parts[:3] == ["", "v1", "segmentations"] and parts[3]:
+                return (*self._segmentation(unquote(parts[3]), params), False)
+        except _BadRequest as exc:
+            return 400, {"error": str(exc)}, False
+        return 404, {"error": f"Not found: {path}"}, False
+
+    def _list(self, params: dict[str, list[str]]) -> dict[str, Any]:
+        status = _param(params, "status")
+        if status is not None and status not in STATUSES:
+            raise _BadRequest(f"status must be one of {', '.join(STATUSES)}")
+        return self.dataset.list_body(
+            limit=_int(params, "limit", 50, 1, 100),
+            offset=_int(params, "offset", 0, 0, None),
+            status=status,
+            created_after=_date(params, "created_after"),
+            created_before=_date(params, "created_before"),
+            url=_param(params, "url"),
+            include_data=_bool(params, "include_data", True),
+        )
+
+    def _detail(
+        self, job_id: str, params: dict[str, list[str]], change_total: bool
+    ) -> tuple[int, dict[str, Any], bool]:
+        limit = _int(params, "limit", 50, 1, 100)
+        offset = _int(params, "offset", 0, 0, None)
+        flags = {
+            name: _bool(params, name, False)
+            for name in ("include_thumbnails", "include_chapters", "include_shots")
+        }
+        try:
+            body = self.dataset.detail_body(job_id, limit=limit, offset=offset, **flags)
+        except KeyError:
+            return 404, {"error": "Extract job not found"}, False
+        if change_total and offset > 0 and "total" in body:
+            body["total"] += self.faults.total_delta(job_id)
+            return 200, body, True
+        return 200, body, False
+
+    def _segmentation(self, seg_id: str, params: dict[str, list[str]]) -> tuple[int, dict]:
+        limit = _int(params, "limit", 50, 1, 100)
+        offset = _int(params, "offset", 0, 0, None)
+        try:
+            return 200, self.dataset.segmentation_body(seg_id, limit=limit, offset=offset)
+        except KeyError:
+            return 404, {"error": "Segmentation not found"}
+
+    def _send(
+        self,
+        h: _Handler,
+        status: int,
+        body: dict[str, Any] | bytes,
+        *,
+        headers: dict[str, str] | None = None,
+        content_type: str = "application/json",
+        declared_length: int | None = None,
+    ) -> None:
+        """Write status line, headers and body in one call (keep-alive unless closing)."""
+        raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        reason = h.responses.get(status, ("",))[0]
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {declared_length if declared_length is not None else len(raw)}",
+        ]
+        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        if h.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        h._log_status, h._log_bytes = status, len(raw)
+        h.wfile.write(head + raw)
