@@ -188,7 +188,10 @@ class EmulatorServer:
     def start(self) -> EmulatorServer:
         """Serve in a background daemon thread; returns self."""
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="cloudglue-emulator", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="cloudglue-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self
