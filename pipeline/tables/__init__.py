@@ -1,1 +1,6 @@
 """Flattening complete Cloudglue jobs into keyed pandas frames (pure functions)."""
+
+from pipeline.tables.flatten import rebuild_entities
+from pipeline.tables.frames import FIXED_COLUMNS, TABLES, build_frames, build_tables
+
+__all__ = ["FIXED_COLUMNS", "TABLES", "build_frames", "build_tables", "rebuild_entities"]

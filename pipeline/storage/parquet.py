@@ -1,0 +1,177 @@
+"""``write_day``: stream one day's jobs into every table's partition, replacing it atomically.
+
+Each table's rows are flushed to a new zstd Parquet file every chunk (see
+``pipeline.tables.frames.DEFAULT_MAX_ROWS``, 64 MiB of JSON text at most), so peak memory does
+not grow with the size of the day. Files go to a staging dir outside ``tables/``; when every
+table is complete, each partition directory is swapped in atomically. A failure (or a kill) before
+the swap leaves the previous partitions untouched; the next write removes the leftovers. Two
+writers of the same day serialize on a per-day fcntl lock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.storage.atomic import (
+    clean_stale_staging,
+    file_lock,
+    fsync_dir,
+    fsync_file,
+    staging_dir,
+    swap_in,
+)
+from pipeline.storage.layout import (
+    PARTITION_KEY,
+    as_date,
+    day_lock_path,
+    partition_dir,
+    schema_path,
+    staging_root,
+)
+from pipeline.storage.schema_store import load_schema, persistent_register
+from pipeline.tables.frames import TABLES, JobRows, TableAccumulator, to_pandas
+
+ROW_GROUP_SIZE = 128 * 1024
+PREVIEW_ROWS = 5
+_PREVIEW_CHARS = 200
+
+
+@dataclass(frozen=True)
+class TableWriteResult:
+    """What one table's partition now holds."""
+
+    table: str
+    rows: int
+    files: int
+    path: str
+    schema: pa.Schema
+    preview: pd.DataFrame = field(repr=False)
+
+
+@dataclass(frozen=True)
+class DayWriteResult:
+    """The outcome of :func:`write_day`, for logs and Dagster metadata."""
+
+    day: dt.date
+    jobs: int
+    tables: dict[str, TableWriteResult]
+
+    @property
+    def rows(self) -> dict[str, int]:
+        return {t: r.rows for t, r in self.tables.items()}
+
+    @property
+    def paths(self) -> dict[str, str]:
+        return {t: r.path for t, r in self.tables.items()}
+
+    @property
+    def schemas(self) -> dict[str, pa.Schema]:
+        return {t: r.schema for t, r in self.tables.items()}
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > _PREVIEW_CHARS:
+        return value[:_PREVIEW_CHARS] + "…"
+    return value
+
+
+class _PartitionFiles:
+    """Writes a table's chunks as ``part-NNNNN.parquet`` into a staged partition directory."""
+
+    def __init__(self, table: str, directory: Path) -> None:
+        self.table = table
+        self.directory = directory
+        self.files = 0
+        self.rows = 0
+        self.schema: pa.Schema | None = None
+        self.preview: list[dict[str, Any]] = []
+
+    def write(self, chunk: pa.Table) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        path = self.directory / f"part-{self.files:05d}.parquet"
+        pq.write_table(chunk, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+        fsync_file(path)
+        self.files += 1
+        self.rows += chunk.num_rows
+        self.schema = (
+            chunk.schema if self.schema is None else pa.unify_schemas([self.schema, chunk.schema])
+        )
+        if len(self.preview) < PREVIEW_ROWS:
+            rows = chunk.slice(0, PREVIEW_ROWS - len(self.preview)).to_pylist()
+            self.preview += [{k: _short(v) for k, v in row.items()} for row in rows]
+
+
+def write_day(
+    data_dir: str | os.PathLike[str],
+    day: dt.date | str,
+    jobs: Iterable[Mapping[str, Any]],
+    *,
+    fetched_at: dt.datetime | int | None,
+    max_rows: Mapping[str, int] | None = None,
+) -> DayWriteResult:
+    """Replace the ``created_date=day`` partition of all six tables with ``jobs``.
+
+    ``jobs`` (complete job dicts or listing summaries) must come in strictly increasing
+    ``job_id`` order; anything else raises ``ValueError`` before the partitions are touched.
+    ``max_rows`` overrides the per-table chunk size (rows per Parquet file).
+    """
+    root = Path(data_dir)
+    day = as_date(day)
+    with file_lock(day_lock_path(root, day)):
+        clean_stale_staging(staging_root(root))
+        with staging_dir(staging_root(root)) as stage:
+            register = persistent_register(root)
+            files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}") for t in TABLES}
+            accs = {
+                t: TableAccumulator(
+                    load_schema(root, t),
+                    files[t].write,
+                    register=register,
+                    max_rows=(max_rows or {}).get(t),
+                )
+                for t in TABLES
+            }
+            rows = JobRows(accs, fetched_at)
+            previous: str | None = None
+            count = 0
+            for job in jobs:
+                job_id = job.get("job_id")
+                if previous is not None and isinstance(job_id, str) and job_id <= previous:
+                    raise ValueError(
+                        f"jobs not in increasing job_id order: {job_id!r} after {previous!r}"
+                    )
+                previous = rows.add(job)
+                count += 1
+            for t, acc in accs.items():
+                acc.flush()
+                if not files[t].files:
+                    files[t].write(acc.empty_table())
+                if not schema_path(root, t).exists():
+                    register(acc.schema, [], [])
+            for t in TABLES:
+                fsync_dir(files[t].directory)
+            results = {}
+            for t in TABLES:
+                target = partition_dir(root, t, day)
+                swap_in(files[t].directory, target)
+                f = files[t]
+                results[t] = TableWriteResult(
+                    table=t,
+                    rows=f.rows,
+                    files=f.files,
+                    path=str(target),
+                    schema=f.schema if f.schema is not None else accs[t].empty_table().schema,
+                    preview=to_pandas(pa.Table.from_pylist(f.preview, schema=f.schema))
+                    if f.preview
+                    else to_pandas(accs[t].empty_table()),
+                )
+    return DayWriteResult(day=day, jobs=count, tables=results)

@@ -1,0 +1,599 @@
+"""The six tables, built from complete job dicts and listing summaries in bounded chunks.
+
+Rows are accumulated per chunk as plain Python lists (fixed columns dense, flattened columns
+sparse) and converted to Arrow with explicit types; no per-row pandas work. A chunk is handed to
+a sink once it reaches ``max_rows`` rows or ``max_bytes`` of JSON text, so memory stays bounded
+however large a day is. Within a job, segments, chapters and shots are emitted in ``start_time``
+order (non-numeric times last, ties by position); with jobs given in ``job_id`` order the rows are
+sorted by ``job_id`` then ``start_time``. ``entity_values`` lists a job's video-scope leaves first.
+
+Fixed columns per table are :data:`FIXED_COLUMNS`; ``*_json`` columns hold exact JSON text in the
+original key order. ``segment_entities`` also gets the segment's unknown fields and its entities
+flattened (``entities__<key>__<key>``), ``video_entities`` the flattened video entities, and
+``chapters``/``shots`` their unknown fields; items that are not objects are kept in ``item_json``.
+Null or absent entities produce no ``entity_values`` rows and a null ``entities_json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from pipeline.cloudglue.models import created_at_ms
+from pipeline.tables.flatten import flatten_into, iter_leaves, leaf_columns, path_string, to_json
+from pipeline.tables.schema import (
+    TableSchema,
+    fast_fits,
+    fits,
+    kind_of,
+    propose_kind,
+    to_arrow,
+)
+
+TABLES = (
+    "extract_jobs",
+    "video_entities",
+    "segment_entities",
+    "chapters",
+    "shots",
+    "entity_values",
+)
+
+FIXED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    "extract_jobs": (
+        ("job_id", "text"),
+        ("status", "text"),
+        ("url", "text"),
+        ("created_at", "timestamp"),
+        ("segmentation_id", "text"),
+        ("prompt", "text"),
+        ("schema_json", "text"),
+        ("enable_video_level_entities", "bool"),
+        ("enable_segment_level_entities", "bool"),
+        ("enable_transcript_mode", "bool"),
+        ("enable_metadata_mode", "bool"),
+        ("segment_entity_count", "bigint"),
+        ("chapter_count", "bigint"),
+        ("shot_count", "bigint"),
+        ("total", "bigint"),
+        ("thumbnail_url", "text"),
+        ("error", "text"),
+        ("extract_config_json", "text"),
+        ("extra_json", "text"),
+        ("fetched_at", "timestamp"),
+    ),
+    "video_entities": (
+        ("job_id", "text"),
+        ("created_at", "timestamp"),
+        ("thumbnail_url", "text"),
+        ("entities_json", "text"),
+    ),
+    "segment_entities": (
+        ("job_id", "text"),
+        ("segment_index", "bigint"),
+        ("start_time", "double"),
+        ("end_time", "double"),
+        ("thumbnail_url", "text"),
+        ("entities_json", "text"),
+        ("item_json", "text"),
+    ),
+    "chapters": (
+        ("job_id", "text"),
+        ("chapter_index", "bigint"),
+        ("start_time", "double"),
+        ("end_time", "double"),
+        ("description", "text"),
+        ("item_json", "text"),
+    ),
+    "shots": (
+        ("job_id", "text"),
+        ("shot_index", "bigint"),
+        ("start_time", "double"),
+        ("end_time", "double"),
+        ("item_json", "text"),
+    ),
+    "entity_values": (
+        ("job_id", "text"),
+        ("scope", "text"),
+        ("segment_index", "bigint"),
+        ("start_time", "double"),
+        ("end_time", "double"),
+        ("leaf_index", "bigint"),
+        ("path", "text"),
+        ("value_type", "text"),
+        ("value_json", "text"),
+        ("value_string", "text"),
+        ("value_number", "double"),
+        ("value_boolean", "bool"),
+    ),
+}
+
+DEFAULT_MAX_ROWS = {
+    "extract_jobs": 50_000,
+    "video_entities": 50_000,
+    "segment_entities": 50_000,
+    "chapters": 100_000,
+    "shots": 100_000,
+    "entity_values": 250_000,
+}
+DEFAULT_MAX_BYTES = 64 * 2**20
+
+_KNOWN_JOB = frozenset(
+    {
+        "job_id",
+        "status",
+        "url",
+        "created_at",
+        "segmentation_id",
+        "extract_config",
+        "error",
+        "data",
+        "chapters",
+        "shots",
+        "total",
+        "limit",
+        "offset",
+        "total_chapters",
+        "total_shots",
+    }
+)
+_KNOWN_DATA = frozenset({"entities", "segment_entities", "thumbnail_url"})
+_KNOWN_SEGMENT = frozenset({"start_time", "end_time", "entities", "thumbnail_url"})
+_KNOWN_CHAPTER = frozenset({"index", "start_time", "end_time", "description"})
+_KNOWN_SHOT = frozenset({"index", "start_time", "end_time"})
+_ENABLE_FLAGS = (
+    "enable_video_level_entities",
+    "enable_segment_level_entities",
+    "enable_transcript_mode",
+    "enable_metadata_mode",
+)
+
+
+def new_schema(table: str) -> TableSchema:
+    """A table's schema with only its fixed columns registered."""
+    return TableSchema(table, FIXED_COLUMNS[table])
+
+
+Register = Callable[
+    [TableSchema, list[tuple[str, tuple[str, ...], str]], list[tuple[str, str]]], None
+]
+
+
+def register_in_memory(
+    schema: TableSchema,
+    paths: list[tuple[str, tuple[str, ...], str]],
+    variants: list[tuple[str, str]],
+) -> None:
+    """Register new columns in the schema object only (storage persists them under a lock)."""
+    for path, parts, kind in paths:
+        schema.add_path(path, parts, kind)
+    for base, kind in variants:
+        schema.add_variant(base, kind)
+
+
+def _time(value: Any) -> float | None:
+    """A segment time usable for sorting and for ``entity_values`` (finite number or None)."""
+    if type(value) is float:
+        return value if value == value else None
+    if type(value) is int:
+        try:
+            return float(value)
+        except OverflowError:
+            return None
+    return None
+
+
+def _time_order(items: Sequence[Any]) -> list[int]:
+    keys = []
+    for i, item in enumerate(items):
+        t = _time(item.get("start_time")) if isinstance(item, Mapping) else None
+        keys.append((t is None, t or 0.0, i))
+    keys.sort()
+    return [k[2] for k in keys]
+
+
+class TableAccumulator:
+    """Collects one table's rows and hands an Arrow table to ``sink`` every chunk."""
+
+    def __init__(
+        self,
+        schema: TableSchema,
+        sink: Callable[[pa.Table], None],
+        *,
+        register: Register = register_in_memory,
+        max_rows: int | None = None,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+    ) -> None:
+        self.schema = schema
+        self.sink = sink
+        self.register = register
+        self.max_rows = max_rows or DEFAULT_MAX_ROWS[schema.table]
+        self.max_bytes = max_bytes
+        self.fixed_names = [name for name, _ in FIXED_COLUMNS[schema.table]]
+        self.total_rows = 0
+        self.fixed: dict[str, list[Any]] = {name: [] for name in self.fixed_names}
+        self._reset()
+
+    def _reset(self) -> None:
+        # Fixed lists are cleared in place: row builders hold their bound ``append`` methods.
+        for col in self.fixed.values():
+            col.clear()
+        self.dynamic: dict[tuple[str, ...], tuple[list[int], list[Any]]] = {}
+        self.rows = 0
+        self.nbytes = 0
+
+    def emit(self, parts: tuple[str, ...], value: Any) -> None:
+        """Set a flattened value in the current row."""
+        col = self.dynamic.get(parts)
+        if col is None:
+            col = self.dynamic[parts] = ([], [])
+        col[0].append(self.rows)
+        col[1].append(value)
+
+    def row_done(self, nbytes: int = 0) -> None:
+        self.rows += 1
+        self.nbytes += nbytes
+        if self.rows >= self.max_rows or self.nbytes >= self.max_bytes:
+            self.flush()
+
+    def flush(self) -> None:
+        """Convert the current chunk to Arrow and hand it to the sink."""
+        if not self.rows:
+            return
+        table = self.to_arrow()
+        self.total_rows += self.rows
+        self._reset()
+        self.sink(table)
+
+    def empty_table(self) -> pa.Table:
+        return self.schema.arrow_schema(self.fixed_names).empty_table()
+
+    def to_arrow(self) -> pa.Table:
+        """The current chunk as an Arrow table, routing misfit values to variant columns."""
+        n, schema = self.rows, self.schema
+        dense: dict[str, list[Any]] = {}
+        for parts, (idx, vals) in self.dynamic.items():
+            if len(idx) == n:
+                col = vals
+            else:
+                col = [None] * n
+                for i, v in zip(idx, vals, strict=True):
+                    col[i] = v
+            dense[path_string(parts)] = col
+        new_paths = []
+        parts_of = {path_string(parts): parts for parts in self.dynamic}
+        for path, col in dense.items():
+            if path not in schema.by_path:
+                kind = propose_kind(col)
+                if kind is not None:
+                    new_paths.append((path, parts_of[path], kind))
+        if new_paths:
+            self.register(schema, new_paths, [])
+        columns = list(self.fixed.items())
+        columns += [(schema.by_path[p], col) for p, col in dense.items() if p in schema.by_path]
+        arrays: dict[str, pa.Array] = {}
+        variants: dict[tuple[str, str], list[Any]] = {}
+        for name, col in columns:
+            kind = schema.columns[name].kind
+            if fast_fits(kind, col):
+                try:
+                    arrays[name] = to_arrow(kind, col)
+                    continue
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+                    pass
+            base: list[Any] = [None] * n
+            for i, v in enumerate(col):
+                if v is None:
+                    continue
+                if fits(kind, v):
+                    base[i] = v
+                else:
+                    key = (name, kind_of(v))
+                    vl = variants.get(key)
+                    if vl is None:
+                        vl = variants[key] = [None] * n
+                    vl[i] = v
+            arrays[name] = to_arrow(kind, base)
+        missing = [key for key in variants if key not in schema.variants]
+        if missing:
+            self.register(schema, [], missing)
+        for (base_name, kind), vl in variants.items():
+            arrays[schema.variants[(base_name, kind)]] = to_arrow(kind, vl)
+        names = [c for c in schema.columns if c in arrays]
+        return pa.Table.from_arrays([arrays[c] for c in names], schema=schema.arrow_schema(names))
+
+
+def _ms(value: dt.datetime | int | None) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return int(value.timestamp() * 1000)
+
+
+def _json_or_none(value: Any) -> str | None:
+    return None if value is None else to_json(value)
+
+
+class JobRows:
+    """Turns job dicts into rows of the six tables' accumulators."""
+
+    def __init__(
+        self, accumulators: Mapping[str, TableAccumulator], fetched_at: dt.datetime | int | None
+    ) -> None:
+        self.acc = accumulators
+        self.fetched_at = _ms(fetched_at)
+
+    def add(self, job: Mapping[str, Any]) -> str:
+        """Add one complete job dict or listing summary; returns its ``job_id``."""
+        job_id = job.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"extract job without a string job_id: {str(job)[:200]}")
+        data = job.get("data")
+        data_map = data if isinstance(data, Mapping) else None
+        created = job.get("created_at")
+        created_ms = created_at_ms(created)
+        created_val = created if created_ms is None else created_ms
+        segs = data_map.get("segment_entities") if data_map is not None else None
+        chapters, shots = job.get("chapters"), job.get("shots")
+        self._add_job_row(job, job_id, data, data_map, segs, created_val)
+        if data_map is not None:
+            ents = data_map.get("entities")
+            if ents is not None:
+                self._add_video(job_id, created_val, data_map.get("thumbnail_url"), ents)
+            if isinstance(segs, list):
+                self._add_segments(job_id, segs)
+        if isinstance(chapters, list):
+            self._add_items(self.acc["chapters"], job_id, chapters, _KNOWN_CHAPTER, True)
+        if isinstance(shots, list):
+            self._add_items(self.acc["shots"], job_id, shots, _KNOWN_SHOT, False)
+        return job_id
+
+    def _add_job_row(
+        self,
+        job: Mapping[str, Any],
+        job_id: str,
+        data: Any,
+        data_map: Mapping[str, Any] | None,
+        segs: Any,
+        created: Any,
+    ) -> None:
+        acc = self.acc["extract_jobs"]
+        f = acc.fixed
+        config = job.get("extract_config")
+        cfg = config if isinstance(config, Mapping) else {}
+        extra = {k: v for k, v in job.items() if k not in _KNOWN_JOB}
+        for key in ("chapters", "shots"):
+            if key in job and not isinstance(job[key], list | type(None)):
+                extra[key] = job[key]
+        if data_map is not None:
+            data_extra = {k: v for k, v in data_map.items() if k not in _KNOWN_DATA}
+            if data_extra:
+                extra["data"] = data_extra
+        elif data is not None:
+            extra["data"] = data
+        has_data = data_map is not None
+        chapters, shots = job.get("chapters"), job.get("shots")
+        f["job_id"].append(job_id)
+        f["status"].append(job.get("status"))
+        f["url"].append(job.get("url"))
+        f["created_at"].append(created)
+        f["segmentation_id"].append(job.get("segmentation_id"))
+        f["prompt"].append(cfg.get("prompt"))
+        f["schema_json"].append(_json_or_none(cfg.get("schema")))
+        for flag in _ENABLE_FLAGS:
+            f[flag].append(cfg.get(flag))
+        f["segment_entity_count"].append(
+            len(segs) if isinstance(segs, list) else (0 if has_data else None)
+        )
+        f["chapter_count"].append(
+            len(chapters) if isinstance(chapters, list) else (0 if has_data else None)
+        )
+        f["shot_count"].append(len(shots) if isinstance(shots, list) else (0 if has_data else None))
+        f["total"].append(job.get("total"))
+        f["thumbnail_url"].append(data_map.get("thumbnail_url") if data_map is not None else None)
+        f["error"].append(job.get("error"))
+        f["extract_config_json"].append(_json_or_none(config))
+        f["extra_json"].append(to_json(extra) if extra else None)
+        f["fetched_at"].append(self.fetched_at)
+        acc.row_done()
+
+    def _add_video(self, job_id: str, created: Any, thumbnail: Any, ents: Any) -> None:
+        acc = self.acc["video_entities"]
+        f = acc.fixed
+        text = to_json(ents)
+        f["job_id"].append(job_id)
+        f["created_at"].append(created)
+        f["thumbnail_url"].append(thumbnail)
+        f["entities_json"].append(text)
+        if type(ents) is dict:
+            flatten_into(ents, ("entities",), 1, acc.emit)
+        else:
+            acc.emit(("entities",), ents)
+        acc.row_done(len(text))
+        self._add_values(job_id, "video", None, None, None, ents)
+
+    def _add_segments(self, job_id: str, segs: list[Any]) -> None:
+        acc = self.acc["segment_entities"]
+        f = acc.fixed
+        c_job, c_idx, c_start, c_end = (
+            f["job_id"],
+            f["segment_index"],
+            f["start_time"],
+            f["end_time"],
+        )
+        c_thumb, c_ents, c_item = f["thumbnail_url"], f["entities_json"], f["item_json"]
+        emit = acc.emit
+        for i in _time_order(segs):
+            seg = segs[i]
+            c_job.append(job_id)
+            c_idx.append(i)
+            if not isinstance(seg, Mapping):
+                for col in (c_start, c_end, c_thumb, c_ents):
+                    col.append(None)
+                text = to_json(seg)
+                c_item.append(text)
+                acc.row_done(len(text))
+                continue
+            start, end = seg.get("start_time"), seg.get("end_time")
+            ents = seg.get("entities")
+            text = None if ents is None else to_json(ents)
+            c_start.append(start)
+            c_end.append(end)
+            c_thumb.append(seg.get("thumbnail_url"))
+            c_ents.append(text)
+            c_item.append(None)
+            for key, value in seg.items():
+                if key in _KNOWN_SEGMENT or value is None:
+                    continue
+                if type(value) is dict:
+                    flatten_into(value, (key,), 1, emit)
+                else:
+                    emit((key,), value)
+            if type(ents) is dict:
+                flatten_into(ents, ("entities",), 1, emit)
+            elif ents is not None:
+                emit(("entities",), ents)
+            acc.row_done(len(text) if text else 0)
+            if ents is not None:
+                self._add_values(job_id, "segment", i, _time(start), _time(end), ents)
+
+    def _add_values(
+        self,
+        job_id: str,
+        scope: str,
+        index: int | None,
+        start: float | None,
+        end: float | None,
+        ents: Any,
+    ) -> None:
+        acc = self.acc["entity_values"]
+        f = acc.fixed
+        cols = [
+            f[n]
+            for n in (
+                "job_id",
+                "scope",
+                "segment_index",
+                "start_time",
+                "end_time",
+                "leaf_index",
+                "path",
+                "value_type",
+                "value_json",
+                "value_string",
+                "value_number",
+                "value_boolean",
+            )
+        ]
+        (
+            c_job,
+            c_scope,
+            c_idx,
+            c_start,
+            c_end,
+            c_leaf,
+            c_path,
+            c_type,
+            c_json,
+            c_str,
+            c_num,
+            c_bool,
+        ) = (c.append for c in cols)
+        row_done = acc.row_done
+        for leaf_index, (path, leaf) in enumerate(iter_leaves(ents)):
+            vtype, vjson, vstr, vnum, vbool = leaf_columns(leaf)
+            c_job(job_id)
+            c_scope(scope)
+            c_idx(index)
+            c_start(start)
+            c_end(end)
+            c_leaf(leaf_index)
+            c_path(path)
+            c_type(vtype)
+            c_json(vjson)
+            c_str(vstr)
+            c_num(vnum)
+            c_bool(vbool)
+            row_done(len(vjson))
+
+    def _add_items(
+        self,
+        acc: TableAccumulator,
+        job_id: str,
+        items: list[Any],
+        known: frozenset[str],
+        has_description: bool,
+    ) -> None:
+        f = acc.fixed
+        index_name = "chapter_index" if has_description else "shot_index"
+        emit = acc.emit
+        for i in _time_order(items):
+            item = items[i]
+            f["job_id"].append(job_id)
+            if not isinstance(item, Mapping):
+                f[index_name].append(i)
+                f["start_time"].append(None)
+                f["end_time"].append(None)
+                if has_description:
+                    f["description"].append(None)
+                f["item_json"].append(to_json(item))
+                acc.row_done()
+                continue
+            f[index_name].append(item.get("index", i))
+            f["start_time"].append(item.get("start_time"))
+            f["end_time"].append(item.get("end_time"))
+            if has_description:
+                f["description"].append(item.get("description"))
+            f["item_json"].append(None)
+            for key, value in item.items():
+                if key in known or value is None:
+                    continue
+                if type(value) is dict:
+                    flatten_into(value, (key,), 1, emit)
+                else:
+                    emit((key,), value)
+            acc.row_done()
+
+
+def _pandas_type(t: pa.DataType) -> Any:
+    if pa.types.is_integer(t):
+        return pd.Int64Dtype()
+    if pa.types.is_boolean(t):
+        return pd.BooleanDtype()
+    return None
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow to pandas with nullable ints and bools (an int column with nulls stays int)."""
+    return table.to_pandas(types_mapper=_pandas_type)
+
+
+def build_tables(
+    jobs: Iterable[Mapping[str, Any]], *, fetched_at: dt.datetime | int | None = None
+) -> dict[str, pa.Table]:
+    """The six tables as Arrow tables, in memory (one chunk per table)."""
+    chunks: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
+    accs = {
+        t: TableAccumulator(new_schema(t), chunks[t].append, max_rows=2**62, max_bytes=2**62)
+        for t in TABLES
+    }
+    rows = JobRows(accs, fetched_at)
+    for job in jobs:
+        rows.add(job)
+    out = {}
+    for t, acc in accs.items():
+        acc.flush()
+        out[t] = chunks[t][0] if chunks[t] else acc.empty_table()
+    return out
+
+
+def build_frames(
+    jobs: Iterable[Mapping[str, Any]], *, fetched_at: dt.datetime | int | None = None
+) -> dict[str, pd.DataFrame]:
+    """The six tables as pandas frames, for in-memory use (tests, notebooks, small batches)."""
+    return {t: to_pandas(tbl) for t, tbl in build_tables(jobs, fetched_at=fetched_at).items()}
