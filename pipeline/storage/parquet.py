@@ -56,6 +56,16 @@ class TableWriteResult:
     schema: pa.Schema
     preview: pd.DataFrame = field(repr=False)
 
+    @property
+    def preview_markdown(self) -> str:
+        """The preview as a Markdown table (JSON-ish cells, long values cut)."""
+        cols = list(self.preview.columns)
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in self.preview.itertuples(index=False):
+            cells = [_md_cell(v) for v in row]
+            lines.append("| " + " | ".join(cells) + " |")
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class DayWriteResult:
@@ -82,6 +92,12 @@ def _short(value: Any) -> Any:
     if isinstance(value, str) and len(value) > _PREVIEW_CHARS:
         return value[:_PREVIEW_CHARS] + "…"
     return value
+
+
+def _md_cell(value: Any) -> str:
+    text = "" if value is None or value is pd.NA or value != value else str(value)
+    text = text if len(text) <= 60 else text[:60] + "…"
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 class _PartitionFiles:

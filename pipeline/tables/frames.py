@@ -43,6 +43,20 @@ TABLES = (
     "entity_values",
 )
 
+TABLE_NAMES = TABLES
+
+TABLE_DESCRIPTIONS = {
+    "extract_jobs": "One row per extract job of any status: config, counts, error, fetched_at.",
+    "video_entities": "One row per job with video-level entities: exact entities_json plus "
+    "flattened entities__* columns.",
+    "segment_entities": "One row per segment entity (0-based segment_index, times in seconds): "
+    "exact entities_json, unknown fields, flattened entities__* columns.",
+    "chapters": "Narrative chapters of each job: chapter_index, start/end time, description.",
+    "shots": "Shot boundaries of each job: shot_index, start/end time.",
+    "entity_values": "Long table, one row per entity leaf (path, typed value) for video and "
+    "segment scope; rebuilds every job's entities exactly.",
+}
+
 FIXED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
     "extract_jobs": (
         ("job_id", "text"),
