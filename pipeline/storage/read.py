@@ -2,7 +2,8 @@
 
 pyarrow's dataset reader takes the schema of one file; partitions written for different prompts
 have different columns, so each file is conformed to the table's ``_schema.json`` instead (the
-same names and types run to run; columns a file lacks are null).
+same names, order and types run to run). The frame has the fixed columns plus every column present
+in any file read; columns a file lacks are null.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pyarrow.parquet as pq
 
 from pipeline.storage.layout import PARTITION_KEY, as_date, partitions
 from pipeline.storage.schema_store import load_schema
-from pipeline.tables.frames import TABLES, to_pandas
+from pipeline.tables.frames import FIXED_COLUMNS, TABLES, to_pandas
 
 
 def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
@@ -42,19 +43,27 @@ def read_arrow(
     """The table as Arrow, with a ``created_date`` (date32) column, oldest partition first."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; one of {', '.join(TABLES)}")
-    target = load_schema(data_dir, name).arrow_schema()
+    schema = load_schema(data_dir, name)
     wanted = None if days is None else {as_date(d) for d in days}
-    tables = []
-    for day, directory in partitions(data_dir, name):
-        if wanted is not None and day not in wanted:
-            continue
-        for path in sorted(directory.glob("*.parquet")):
-            t = _conform(pq.read_table(path), target)
-            tables.append(t.append_column(PARTITION_KEY, pa.array([day] * t.num_rows, pa.date32())))
-    if not tables:
+    files = [
+        (day, path)
+        for day, directory in partitions(data_dir, name)
+        if wanted is None or day in wanted
+        for path in sorted(directory.glob("*.parquet"))
+    ]
+    tables = [(day, pq.read_table(path)) for day, path in files]
+    present = {n for _, t in tables for n in t.column_names}
+    fixed = {n for n, _ in FIXED_COLUMNS[name]}
+    names = [n for n in schema.columns if n in present or n in fixed]
+    target = schema.arrow_schema(names)
+    out = []
+    for day, t in tables:
+        t = _conform(t, target)
+        out.append(t.append_column(PARTITION_KEY, pa.array([day] * t.num_rows, pa.date32())))
+    if not out:
         empty = target.empty_table()
         return empty.append_column(PARTITION_KEY, pa.array([], pa.date32()))
-    return pa.concat_tables(tables, promote_options="permissive")
+    return pa.concat_tables(out, promote_options="permissive")
 
 
 def read_table(
