@@ -57,6 +57,12 @@ def _add_emulator(subparsers: argparse._SubParsersAction) -> None:
         help="mean segment entities per job (total is about jobs * mean)",
     )
     p.add_argument("--hostile", action="store_true", help="add jobs that break the spec")
+    p.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="INFO logs one line per request (default); WARNING keeps benchmarks quiet",
+    )
     p.set_defaults(func=_run_emulator)
 
 
@@ -77,7 +83,7 @@ def _run_emulator(args: argparse.Namespace) -> int:
         mean_segments=args.mean_segments,
         hostile=args.hostile,
     )
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(message)s")
     server = EmulatorServer(
         dataset,
         api_key=args.api_key,

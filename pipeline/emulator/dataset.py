@@ -25,9 +25,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
+import orjson
+
 STATUSES = ("pending", "processing", "completed", "failed", "not_applicable")
 STRATEGIES = ("uniform", "shot-detector", "manual", "narrative")
 DAY_MS = 86_400_000
+_MASK = 2**64 - 1
 HUGE_STRING_BYTES = 10 * 1024 * 1024
 DEEP_NESTING_LEVELS = 200
 
@@ -101,6 +104,45 @@ def _uuid(*parts: object) -> str:
     return str(uuid.UUID(bytes=digest, version=4))
 
 
+def _mix(x: int) -> int:
+    """splitmix64: a cheap, well-spread 64-bit hash of an int."""
+    x = (x + 0x9E3779B97F4A7C15) & _MASK
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK
+    return x ^ (x >> 31)
+
+
+def _entities(rng: random.Random, kind: str, string_speakers: bool) -> dict[str, Any]:
+    """One segment's entities: nested objects, arrays of objects and scalars, nulls, keys
+    missing in some variants, unicode, and ``speaker_count`` as an int or (some) a string."""
+    scene: dict[str, Any] = {
+        "location": rng.choice(_LOCATIONS),
+        "lighting": rng.choice(("bright", "dim", None)),
+    }
+    if rng.random() < 0.7:
+        scene["time_of_day"] = rng.choice(("morning", "night", None))
+    speakers: int | str = rng.randint(0, 5)
+    if string_speakers:
+        speakers = rng.choice(("several", str(speakers)))
+    entities: dict[str, Any] = {
+        "scene": scene,
+        "people": [
+            {
+                "name": rng.choice(_NAMES),
+                "role": rng.choice(_ROLES),
+                "confidence": round(rng.random(), 3),
+            }
+            for _ in range(rng.randint(0, 3))
+        ],
+        "objects": rng.sample(_OBJECTS, rng.randint(0, 4)),
+        "speaker_count": speakers,
+    }
+    if kind == "schema" or rng.random() < 0.6:
+        entities["on_screen_text"] = rng.choice((*_TEXTS, None))
+    entities["sentiment"] = rng.choice(("positive", "neutral", "negative", None))
+    return entities
+
+
 def _day_ms(day: dt.date) -> int:
     return (day - dt.date(1970, 1, 1)).days * DAY_MS
 
@@ -118,6 +160,7 @@ class _Job:
     url: str
     segmentation_id: str
     file_id: str
+    hash: int
     hostile: str | None = None
 
 
@@ -155,6 +198,7 @@ class Dataset:
         self._span_ms = days * DAY_MS
         self._mean = None if mean_segments is None else mean_segments / _COMPLETED_SHARE
         self._lock = threading.Lock()
+        self._entity_pools: dict[tuple[str, bool], list[dict[str, Any]]] | None = None
         made = [self._make_job(i) for i in range(jobs)]
         if hostile:
             made += [self._make_hostile(k, jid, kind) for k, (jid, kind) in enumerate(HOSTILE_JOBS)]
@@ -202,11 +246,13 @@ class Dataset:
             url=url,
             segmentation_id=_uuid(key, "segmentation"),
             file_id=file_id,
+            hash=int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big"),
         )
 
     def _make_hostile(self, k: int, job_id: str, kind: str) -> _Job:
         job = self._make_job(10_000_000 + k)
         job.key = f"{self.seed}:hostile:{k}"
+        job.hash = _mix(job.hash)
         job.job_id = job_id
         job.status = "archived" if kind == "archived" else "completed"
         job.strategy = "narrative" if kind == "unknown_fields" else job.strategy
@@ -252,8 +298,8 @@ class Dataset:
         )
 
     def summary(self, job_id: str) -> dict[str, Any]:
-        """The listing object of a job (``GET /extract?include_data=false``)."""
-        return self._summary(self._get(job_id))
+        """The listing object of a job (``GET /extract?include_data=false``), a private copy."""
+        return orjson.loads(orjson.dumps(self._summary(self._get(job_id))))
 
     def complete_job(self, job_id: str, include_thumbnails: bool = False) -> dict[str, Any]:
         """Ground truth: the job with every segment entity, chapters and shots (see docs)."""
@@ -261,7 +307,7 @@ class Dataset:
         body = self._detail(job, None, 0, include_thumbnails, True, True)
         body.pop("limit", None)
         body.pop("offset", None)
-        return body
+        return orjson.loads(orjson.dumps(body))
 
     # ---- live changes --------------------------------------------------------------------
 
@@ -275,7 +321,7 @@ class Dataset:
         with self._lock:
             self._by_id.pop(job_id)
 
-    # ---- API bodies (used by the server) -------------------------------------------------
+    # ---- API bodies (used by the server; they share objects, serialize, do not mutate) ---
 
     def list_body(
         self,
@@ -473,38 +519,32 @@ class Dataset:
         }
 
     def _segment(self, job: _Job, i: int) -> dict[str, Any]:
-        """Segment entity ``i``: nested objects, arrays, nulls, missing keys, mixed types."""
-        rng = random.Random(f"{job.key}:seg:{i}")
+        """Segment entity ``i``: its times plus entities drawn from the pool by a hash of
+        (job, i). Every 7th segment (i % 7 == 3) gets a string-typed ``speaker_count``."""
         start, end = self._timeline(job.key, job.strategy, job.n_segments).times[i]
-        scene: dict[str, Any] = {
-            "location": rng.choice(_LOCATIONS),
-            "lighting": rng.choice(("bright", "dim", None)),
-        }
-        if rng.random() < 0.7:
-            scene["time_of_day"] = rng.choice(("morning", "night", None))
-        speakers: int | str = rng.randint(0, 5)
-        if i % 7 == 3:
-            speakers = rng.choice(("several", str(speakers)))
-        entities: dict[str, Any] = {
-            "scene": scene,
-            "people": [
-                {
-                    "name": rng.choice(_NAMES),
-                    "role": rng.choice(_ROLES),
-                    "confidence": round(rng.random(), 3),
-                }
-                for _ in range(rng.randint(0, 3))
-            ],
-            "objects": rng.sample(_OBJECTS, rng.randint(0, 4)),
-            "speaker_count": speakers,
-        }
-        if job.config_kind == "schema" or rng.random() < 0.6:
-            entities["on_screen_text"] = rng.choice((*_TEXTS, None))
-        entities["sentiment"] = rng.choice(("positive", "neutral", "negative", None))
+        pool = self._pools()[(job.config_kind, i % 7 == 3)]
+        entities = pool[_mix(job.hash ^ i) % len(pool)]
         seg: dict[str, Any] = {"start_time": start, "end_time": end, "entities": entities}
         if job.legacy:
             seg["segment_id"] = _uuid(job.key, "segment", i)
         return seg
+
+    def _pools(self) -> dict[tuple[str, bool], list[dict[str, Any]]]:
+        """Entity variants per (config kind, string-typed speaker_count), built on first use.
+
+        Sharing variants between segments keeps a page cheap to build (benchmarks must not be
+        emulator-bound); bodies from ``*_body`` may therefore share nested objects and must not
+        be mutated, while ``complete_job`` returns a private copy."""
+        if self._entity_pools is None:
+            self._entity_pools = {
+                (kind, typed): [
+                    _entities(random.Random(f"{self.seed}:pool:{kind}:{typed}:{k}"), kind, typed)
+                    for k in range(64 if typed else 256)
+                ]
+                for kind in ("prompt", "schema")
+                for typed in (False, True)
+            }
+        return self._entity_pools
 
     def _build_timeline(self, key: str, strategy: str, n: int) -> _Timeline:
         """Segment times, chapters and shots for a job; shots and chapters fit the segments."""
@@ -607,5 +647,8 @@ class Dataset:
                 nested = {"level": nested}
             segs[0]["entities"] = nested
         elif kind == "huge_string":
-            segs[0]["entities"]["transcript"] = "ab" * (HUGE_STRING_BYTES // 2)
+            segs[0]["entities"] = {
+                **segs[0]["entities"],
+                "transcript": "ab" * (HUGE_STRING_BYTES // 2),
+            }
         return segs
