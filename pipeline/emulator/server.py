@@ -2,6 +2,17 @@
 
 Threaded (one daemon thread per connection), HTTP/1.1 keep-alive, each response written in one
 ``sendall`` with TCP_NODELAY so pooled clients are not slowed by Nagle/delayed-ACK stalls.
+
+Where the spec leaves a choice open, the emulator answers as follows (clients must not rely on
+any of it):
+- ``GET /extract``: ``limit`` defaults to 50, ``include_data`` to true (the full ``data`` of
+  completed jobs); ``created_after=D`` / ``created_before=D`` are exclusive whole UTC days
+  (created from D+1 00:00 on / before D 00:00); ``url`` is an exact match; newest first.
+- ``GET /extract/{job_id}``: ``chapters``/``shots`` (and their totals) are repeated on every page,
+  and only for completed jobs; the path segment is percent-decoded, so ids with ``/``, ``%``
+  or ``..`` are served at their encoded path.
+- Booleans accept ``true``/``false``/``1``/``0`` (any case); a repeated parameter's last value
+  wins; any other method than GET answers 405.
 """
 
 from __future__ import annotations
@@ -125,11 +136,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         self.server.emulator._serve(self)
 
-    def _not_allowed(self) -> None:
-        self.close_connection = True
-        self.server.emulator._send(self, 405, {"error": "Method not allowed"})
-
-    do_POST = do_PUT = do_DELETE = do_PATCH = _not_allowed
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET  # answered 405, but counted and logged
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http.server: " + format, *args)
@@ -261,6 +268,10 @@ class EmulatorServer:
         return scheme.lower() == "bearer" and hmac.compare_digest(key.strip(), self._api_key)
 
     def _respond(self, h: _Handler) -> None:
+        if h.command != "GET":
+            h.close_connection = True  # the request body, if any, is not read
+            self._send(h, 405, {"error": "Method not allowed"})
+            return
         if not self._authorized(h):
             self._send(h, 401, {"error": "Invalid or missing API key"})
             return

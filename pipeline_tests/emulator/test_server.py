@@ -126,6 +126,12 @@ def test_detail_shapes_per_status(emulator) -> None:
         assert status == "completed" or body == summary
 
 
+def test_405_for_other_methods(emulator) -> None:
+    r = session().post(f"{emulator.base_url}/extract", json={"url": "x"}, timeout=10)
+    assert r.status_code == 405 and set(r.json()) == {"error"}
+    assert emulator.stats.requests == 1
+
+
 def test_date_filters_are_exclusive_whole_days(emulator) -> None:
     s = session()
     for day in emulator.dataset.days():
