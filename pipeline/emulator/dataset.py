@@ -177,7 +177,8 @@ class Dataset:
 
     ``jobs`` jobs are spread over ``days`` UTC days ending at ``end_date`` (default: today, UTC).
     ``mean_segments`` sets the mean number of segment entities per job across the dataset (so
-    the total is about ``jobs * mean_segments``); without it completed jobs have 1-40.
+    the total is about ``jobs * mean_segments``); without it completed jobs have 0-40. The
+    coverage plan's sizes (0, 1, 50, 100, 101, 350) stay either way.
     """
 
     def __init__(
@@ -312,7 +313,8 @@ class Dataset:
     # ---- live changes --------------------------------------------------------------------
 
     def set_status(self, job_id: str, status: str) -> None:
-        """Change a job's status while serving (e.g. pending -> processing -> completed)."""
+        """Change a job's status while serving (pending -> processing -> completed, for sensor
+        tests); any string is accepted, so an unknown status such as "archived" can be set."""
         with self._lock:
             self._get(job_id).status = status
 
