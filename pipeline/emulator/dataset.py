@@ -294,8 +294,8 @@ class Dataset:
         """Segment entities served by all live completed jobs (benchmark sizing)."""
         return sum(
             len(self._segments(j)) if j.hostile else j.n_segments
-            for j in self._by_id.values()
-            if j.status == "completed"
+            for j in self._order
+            if j.status == "completed" and j.job_id in self._by_id
         )
 
     def summary(self, job_id: str) -> dict[str, Any]:

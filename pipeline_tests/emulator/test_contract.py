@@ -201,3 +201,13 @@ def test_job_paging_any_limit_and_offset(served, check, limit, offset, pick) -> 
         expected = served.dataset.complete_job(job_id)["data"]["segment_entities"][off : off + lim]
         assert body["data"]["segment_entities"] == expected
         assert (body["limit"], body["offset"]) == (lim, off)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(job_id=st.text(min_size=1, max_size=40))
+def test_any_unknown_job_id_is_a_404_error_body(served, check, job_id) -> None:
+    r = session().get(job_url(served.base_url, job_id), timeout=10)
+    assert r.status_code == 404
+    check("/extract/{job_id}", 404, r.json())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import time
+import tracemalloc
 from typing import Any
 
 from pipeline.emulator import Dataset
@@ -120,6 +121,19 @@ def test_mean_segments_scales_lazily_and_keeps_special_sizes() -> None:
     assert {0, 1, 50, 100, 101, 350} <= totals
     page = ds.detail_body(ds.job_ids()[0], limit=100, offset=0)
     assert page["total"] == len(ds.complete_job(ds.job_ids()[0])["data"]["segment_entities"])
+
+
+def test_a_million_segment_entities_cost_only_their_job_records() -> None:
+    tracemalloc.start()
+    try:
+        ds = Dataset(seed=1, jobs=1000, days=1, end_date=EMULATOR_END_DATE, mean_segments=1000)
+        for job_id in ds.job_ids()[:20]:
+            ds.detail_body(job_id, limit=100, offset=0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert ds.segment_entity_count() > 900_000
+    assert peak < 20 * 1024 * 1024
 
 
 def test_hostile_jobs_and_their_ground_truth() -> None:
