@@ -38,7 +38,7 @@ from pipeline.storage.layout import (
     staging_root,
 )
 from pipeline.storage.schema_store import load_schema, persistent_register
-from pipeline.tables.frames import TABLES, JobRows, TableAccumulator, to_pandas
+from pipeline.tables.frames import TABLES, JobRows, make_accumulator, to_pandas
 
 ROW_GROUP_SIZE = 128 * 1024
 PREVIEW_ROWS = 5
@@ -148,7 +148,7 @@ def write_day(
             register = persistent_register(root)
             files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}") for t in TABLES}
             accs = {
-                t: TableAccumulator(
+                t: make_accumulator(
                     load_schema(root, t),
                     files[t].write,
                     register=register,

@@ -206,22 +206,76 @@ def parse_path(path: str) -> list[str | int]:
 # -- leaves (entity_values) ---------------------------------------------------------------------
 
 
-def iter_leaves(value: Any) -> list[tuple[str, Any]]:
-    """``(path, leaf)`` in document order; a leaf is a scalar or an empty object/array."""
+_RECURSION_BUDGET = 100
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], depth: int) -> None:
+    """Recursive fast path for dicts and lists: scalar children are handled inline."""
+    add_path, add_value = paths.append, values.append
+    if type(value) is dict:
+        cache = _KEY_REST if path else _KEY_FIRST
+        for k, child in value.items():
+            seg = cache.get(k) if type(k) is str else None
+            p = path + (seg or key_segment(k, not path))
+            if type(child) in _SCALARS:
+                add_path(p)
+                add_value(child)
+            else:
+                _container_into(child, p, paths, values, depth + 1)
+    else:
+        for i, child in enumerate(value):
+            p = f"{path}[{i}]"
+            if type(child) in _SCALARS:
+                add_path(p)
+                add_value(child)
+            else:
+                _container_into(child, p, paths, values, depth + 1)
+
+
+def _container_into(value: Any, path: str, paths: list[str], values: list[Any], depth: int) -> None:
+    t = type(value)
+    if (t is dict or t is list) and value and depth < _RECURSION_BUDGET:
+        _leaves_into(value, path, paths, values, depth)
+    elif t is dict or t is list or isinstance(value, Mapping | tuple):
+        for p, v in _leaves_iterative(value, path):
+            paths.append(p)
+            values.append(v)
+    else:
+        paths.append(path)
+        values.append(value)
+
+
+def leaves_into(value: Any, paths: list[str], values: list[Any]) -> int:
+    """Append every ``(path, leaf)`` of ``value`` to ``paths``/``values``; returns the count.
+
+    Recursion is bounded (``_RECURSION_BUDGET`` levels); deeper subtrees continue iteratively.
+    """
+    before = len(paths)
+    if type(value) in _SCALARS:
+        paths.append("")
+        values.append(value)
+    else:
+        _container_into(value, "", paths, values, 0)
+    return len(paths) - before
+
+
+def _leaves_iterative(value: Any, root: str) -> list[tuple[str, Any]]:
     out: list[tuple[str, Any]] = []
-    stack: list[tuple[str, Any]] = [("", value)]
+    stack: list[tuple[str, Any]] = [(root, value)]
     pop, push = stack.pop, stack.append
     while stack:
         path, v = pop()
-        if type(v) is dict or (isinstance(v, Mapping) and not isinstance(v, str)):
+        if isinstance(v, Mapping):
             if not v:
                 out.append((path, v))
                 continue
             first = not path
-            items = list(v.items())
-            for k, child in reversed(items):
+            for k, child in reversed(list(v.items())):
                 push((path + key_segment(k, first), child))
-        elif type(v) is list or isinstance(v, tuple):
+        elif isinstance(v, list | tuple):
             if not v:
                 out.append((path, v))
                 continue
@@ -230,6 +284,14 @@ def iter_leaves(value: Any) -> list[tuple[str, Any]]:
         else:
             out.append((path, v))
     return out
+
+
+def iter_leaves(value: Any) -> list[tuple[str, Any]]:
+    """``(path, leaf)`` in document order; a leaf is a scalar or an empty object/array."""
+    paths: list[str] = []
+    values: list[Any] = []
+    leaves_into(value, paths, values)
+    return list(zip(paths, values, strict=True))
 
 
 VALUE_TYPES = ("string", "integer", "number", "boolean", "null", "object", "array")

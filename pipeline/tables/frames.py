@@ -17,14 +17,22 @@ Null or absent entities produce no ``entity_values`` rows and a null ``entities_
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 
 from pipeline.cloudglue.models import created_at_ms
-from pipeline.tables.flatten import flatten_into, iter_leaves, leaf_columns, path_string, to_json
+from pipeline.tables.flatten import (
+    flatten_into,
+    leaf_columns,
+    leaves_into,
+    path_string,
+    to_json,
+)
 from pipeline.tables.schema import (
     TableSchema,
     fast_fits,
@@ -204,7 +212,11 @@ def _time(value: Any) -> float | None:
 def _time_order(items: Sequence[Any]) -> list[int]:
     keys = []
     for i, item in enumerate(items):
-        t = _time(item.get("start_time")) if isinstance(item, Mapping) else None
+        t = (
+            _time(item.get("start_time"))
+            if type(item) is dict or isinstance(item, Mapping)
+            else None
+        )
         keys.append((t is None, t or 0.0, i))
     keys.sort()
     return [k[2] for k in keys]
@@ -250,6 +262,13 @@ class TableAccumulator:
 
     def row_done(self, nbytes: int = 0) -> None:
         self.rows += 1
+        self.nbytes += nbytes
+        if self.rows >= self.max_rows or self.nbytes >= self.max_bytes:
+            self.flush()
+
+    def rows_done(self, n: int, nbytes: int) -> None:
+        """``n`` rows were appended at once (their chunk may overshoot ``max_rows`` by n - 1)."""
+        self.rows += n
         self.nbytes += nbytes
         if self.rows >= self.max_rows or self.nbytes >= self.max_bytes:
             self.flush()
@@ -319,6 +338,83 @@ class TableAccumulator:
             arrays[schema.variants[(base_name, kind)]] = to_arrow(kind, vl)
         names = [c for c in schema.columns if c in arrays]
         return pa.Table.from_arrays([arrays[c] for c in names], schema=schema.arrow_schema(names))
+
+
+_VALUE_TYPE = {
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+    dict: "object",
+    list: "array",
+}
+
+
+def typed_values(values: list[Any]) -> dict[str, list[Any]]:
+    """``value_type``, ``value_json``, ``value_string``, ``value_number``,
+    ``value_boolean`` of a chunk of leaves, one C-level pass per column where possible."""
+    types = [_VALUE_TYPE.get(v.__class__) for v in values]
+    if None in types:
+        types = [t or leaf_columns(v)[0] for t, v in zip(types, values, strict=True)]
+    try:
+        numbers = [
+            v if v.__class__ is float else float(v) if v.__class__ is int else None for v in values
+        ]
+    except OverflowError:  # an int beyond float range: no number (value_json stays exact)
+        numbers = [leaf_columns(v)[3] for v in values]
+    dumps = orjson.dumps
+    try:
+        jsons = [dumps(v).decode() for v in values]
+        for i, v in enumerate(numbers):
+            if v is not None and not math.isfinite(v) and types[i] == "number":
+                jsons[i] = leaf_columns(values[i])[1]
+    except (orjson.JSONEncodeError, TypeError):  # big ints, lone surrogates, odd types
+        jsons = [leaf_columns(v)[1] for v in values]
+    return {
+        "value_type": types,
+        "value_json": jsons,
+        "value_string": [v if v.__class__ is str else None for v in values],
+        "value_number": numbers,
+        "value_boolean": [v if v.__class__ is bool else None for v in values],
+    }
+
+
+class ValuesAccumulator(TableAccumulator):
+    """``entity_values``: rows hold the raw leaf; its typed columns are derived per chunk."""
+
+    def _reset(self) -> None:
+        super()._reset()
+        self.leaf_values: list[Any] = []
+
+    def to_arrow(self) -> pa.Table:
+        derived = typed_values(self.leaf_values)
+        for name, column in derived.items():
+            self.fixed[name].extend(column)
+        try:
+            return super().to_arrow()
+        except UnicodeEncodeError:  # lone surrogates in value_string: value_json is exact
+            self.fixed["value_string"][:] = [
+                None if v is not None and not v.isascii() and _unencodable(v) else v
+                for v in self.fixed["value_string"]
+            ]
+            return super().to_arrow()
+
+
+def _unencodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def make_accumulator(
+    schema: TableSchema, sink: Callable[[pa.Table], None], **kwargs: Any
+) -> TableAccumulator:
+    """The accumulator class each table needs."""
+    cls = ValuesAccumulator if schema.table == "entity_values" else TableAccumulator
+    return cls(schema, sink, **kwargs)
 
 
 def _ms(value: dt.datetime | int | None) -> int | None:
@@ -429,7 +525,7 @@ class JobRows:
         else:
             acc.emit(("entities",), ents)
         acc.row_done(len(text))
-        self._add_values(job_id, "video", None, None, None, ents)
+        self._add_values(job_id, "video", None, None, None, ents, len(text))
 
     def _add_segments(self, job_id: str, segs: list[Any]) -> None:
         acc = self.acc["segment_entities"]
@@ -446,7 +542,7 @@ class JobRows:
             seg = segs[i]
             c_job.append(job_id)
             c_idx.append(i)
-            if not isinstance(seg, Mapping):
+            if type(seg) is not dict and not isinstance(seg, Mapping):
                 for col in (c_start, c_end, c_thumb, c_ents):
                     col.append(None)
                 text = to_json(seg)
@@ -474,7 +570,9 @@ class JobRows:
                 emit(("entities",), ents)
             acc.row_done(len(text) if text else 0)
             if ents is not None:
-                self._add_values(job_id, "segment", i, _time(start), _time(end), ents)
+                self._add_values(
+                    job_id, "segment", i, _time(start), _time(end), ents, len(text or "")
+                )
 
     def _add_values(
         self,
@@ -484,56 +582,19 @@ class JobRows:
         start: float | None,
         end: float | None,
         ents: Any,
+        nbytes: int,
     ) -> None:
         acc = self.acc["entity_values"]
+        assert isinstance(acc, ValuesAccumulator)
         f = acc.fixed
-        cols = [
-            f[n]
-            for n in (
-                "job_id",
-                "scope",
-                "segment_index",
-                "start_time",
-                "end_time",
-                "leaf_index",
-                "path",
-                "value_type",
-                "value_json",
-                "value_string",
-                "value_number",
-                "value_boolean",
-            )
-        ]
-        (
-            c_job,
-            c_scope,
-            c_idx,
-            c_start,
-            c_end,
-            c_leaf,
-            c_path,
-            c_type,
-            c_json,
-            c_str,
-            c_num,
-            c_bool,
-        ) = (c.append for c in cols)
-        row_done = acc.row_done
-        for leaf_index, (path, leaf) in enumerate(iter_leaves(ents)):
-            vtype, vjson, vstr, vnum, vbool = leaf_columns(leaf)
-            c_job(job_id)
-            c_scope(scope)
-            c_idx(index)
-            c_start(start)
-            c_end(end)
-            c_leaf(leaf_index)
-            c_path(path)
-            c_type(vtype)
-            c_json(vjson)
-            c_str(vstr)
-            c_num(vnum)
-            c_bool(vbool)
-            row_done(len(vjson))
+        n = leaves_into(ents, f["path"], acc.leaf_values)
+        f["job_id"].extend([job_id] * n)
+        f["scope"].extend([scope] * n)
+        f["segment_index"].extend([index] * n)
+        f["start_time"].extend([start] * n)
+        f["end_time"].extend([end] * n)
+        f["leaf_index"].extend(range(n))
+        acc.rows_done(n, nbytes)
 
     def _add_items(
         self,
@@ -593,7 +654,7 @@ def build_tables(
     """The six tables as Arrow tables, in memory (one chunk per table)."""
     chunks: dict[str, list[pa.Table]] = {t: [] for t in TABLES}
     accs = {
-        t: TableAccumulator(new_schema(t), chunks[t].append, max_rows=2**62, max_bytes=2**62)
+        t: make_accumulator(new_schema(t), chunks[t].append, max_rows=2**62, max_bytes=2**62)
         for t in TABLES
     }
     rows = JobRows(accs, fetched_at)

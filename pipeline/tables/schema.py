@@ -95,35 +95,30 @@ def propose_kind(values: Iterable[Any]) -> str | None:
 
 
 def to_arrow(kind: str, values: Sequence[Any]) -> pa.Array:
-    """An Arrow array of a column whose non-null values all fit ``kind``."""
+    """An Arrow array of a column whose non-null values all fit ``kind`` (pyarrow raises when
+    one does not: ints beyond int64 or inexact as double, lone surrogates)."""
     if kind == "json":
         return pa.array([None if v is None else to_json(v) for v in values], pa.string())
-    if kind == "double":
-        return pa.array(
-            [v if v is None or type(v) is float else float(v) for v in values], pa.float64()
-        )
     return pa.array(values, KIND_TYPES[kind])
 
 
+_FAST_TYPES = {
+    "text": {str},
+    "bigint": {int},
+    "timestamp": {int},
+    "double": {float, int},
+    "bool": {bool},
+}
+
+
 def fast_fits(kind: str, values: Sequence[Any]) -> bool:
-    """Cheap whole-column check; False means 'route value by value'."""
+    """Cheap whole-column check (then :func:`to_arrow` validates ranges); False means 'route
+    value by value'."""
+    if kind == "json":
+        return True
     types = set(map(type, values))
     types.discard(_NONE)
-    if kind == "json" or not types:
-        return True
-    if kind == "text":
-        return types == {str}
-    if kind == "double":
-        return types == {float}
-    if kind == "bool":
-        return types == {bool}
-    if kind in ("bigint", "timestamp"):
-        return (
-            types == {int}
-            and min(v for v in values if v is not None) >= INT64_MIN
-            and max(v for v in values if v is not None) <= INT64_MAX
-        )
-    return False
+    return types <= _FAST_TYPES[kind]
 
 
 @dataclass(frozen=True, slots=True)
