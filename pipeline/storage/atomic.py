@@ -16,6 +16,7 @@ import ctypes
 import errno
 import fcntl
 import os
+import re
 import shutil
 import time
 import uuid
@@ -133,13 +134,20 @@ def staging_dir(root: Path) -> Iterator[Path]:
         os.close(fd)
 
 
+_STAGING_NAME = re.compile(r"[0-9a-f]{32}\Z")
+
+
 def clean_stale_staging(root: Path) -> list[str]:
-    """Remove staging dirs whose writer is gone (lock free) and old temp files."""
+    """Remove staging dirs whose writer is gone (lock free) and old temp files.
+
+    Only entries named like :func:`staging_dir` creates them (32 hex digits) are considered;
+    anything else under ``root`` (e.g. another writer's temp dir) is left alone.
+    """
     if not root.is_dir():
         return []
     removed = []
     for entry in root.iterdir():
-        if entry.suffix == ".lock":
+        if entry.suffix == ".lock" and _STAGING_NAME.match(entry.stem):
             try:
                 fd = os.open(entry, os.O_RDWR)
             except FileNotFoundError:
@@ -155,11 +163,15 @@ def clean_stale_staging(root: Path) -> list[str]:
                 removed.append(entry.stem)
             finally:
                 os.close(fd)
-        elif entry.is_dir() and not (root / f"{entry.name}.lock").exists():
+        elif _STAGING_NAME.match(entry.name) and not (root / f"{entry.name}.lock").exists():
             # Dirs are created after their lock file and removed before it; none means dead.
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
-        elif entry.suffix == ".tmp" and time.time() - entry.stat().st_mtime > _STALE_TMP_SECONDS:
+        elif (
+            entry.suffix == ".tmp"
+            and _STAGING_NAME.match(entry.stem)
+            and time.time() - entry.stat().st_mtime > _STALE_TMP_SECONDS
+        ):
             entry.unlink(missing_ok=True)
             removed.append(entry.name)
     return removed

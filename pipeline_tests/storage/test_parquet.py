@@ -310,3 +310,18 @@ def test_read_table_of_an_empty_data_dir_and_unknown_tables(tmp_path: Path):
     assert len(frame) == 0 and "shot_index" in frame.columns and "created_date" in frame.columns
     with pytest.raises(ValueError, match="unknown table"):
         pipeline.read_table("nope", tmp_path)
+
+
+def test_stale_staging_is_cleaned_but_foreign_entries_are_kept(tmp_path: Path):
+    staging = tmp_path / ".staging"
+    dead = staging / ("ab" * 16)
+    (dead / "segment_entities").mkdir(parents=True)
+    (staging / f"{dead.name}.lock").touch()  # nobody holds it: its writer died
+    orphan = staging / ("cd" * 16)
+    orphan.mkdir()
+    foreign = staging / "raw-tmp"
+    foreign.mkdir()
+    (foreign / "in-flight.tmp").write_text("x")
+    write_day(tmp_path, DAY1, _day1_jobs(), fetched_at=FETCHED)
+    assert sorted(p.name for p in staging.iterdir()) == ["raw-tmp"]
+    assert (foreign / "in-flight.tmp").exists()
