@@ -364,6 +364,7 @@ def typed_values(values: list[Any]) -> dict[str, list[Any]]:
     except OverflowError:  # an int beyond float range: no number (value_json stays exact)
         numbers = [leaf_columns(v)[3] for v in values]
     dumps = orjson.dumps
+    strings = [v if v.__class__ is str else None for v in values]
     try:
         jsons = [dumps(v).decode() for v in values]
         for i, v in enumerate(numbers):
@@ -371,10 +372,12 @@ def typed_values(values: list[Any]) -> dict[str, list[Any]]:
                 jsons[i] = leaf_columns(values[i])[1]
     except (orjson.JSONEncodeError, TypeError):  # big ints, lone surrogates, odd types
         jsons = [leaf_columns(v)[1] for v in values]
+        # A string with lone surrogates cannot be stored as UTF-8: value_json has it escaped.
+        strings = [None if v is None or _unencodable(v) else v for v in strings]
     return {
         "value_type": types,
         "value_json": jsons,
-        "value_string": [v if v.__class__ is str else None for v in values],
+        "value_string": strings,
         "value_number": numbers,
         "value_boolean": [v if v.__class__ is bool else None for v in values],
     }
@@ -391,14 +394,7 @@ class ValuesAccumulator(TableAccumulator):
         derived = typed_values(self.leaf_values)
         for name, column in derived.items():
             self.fixed[name].extend(column)
-        try:
-            return super().to_arrow()
-        except UnicodeEncodeError:  # lone surrogates in value_string: value_json is exact
-            self.fixed["value_string"][:] = [
-                None if v is not None and not v.isascii() and _unencodable(v) else v
-                for v in self.fixed["value_string"]
-            ]
-            return super().to_arrow()
+        return super().to_arrow()
 
 
 def _unencodable(text: str) -> bool:

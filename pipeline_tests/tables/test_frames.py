@@ -9,7 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from pipeline.tables import TABLES, build_frames, build_tables
+from pipeline.tables import FIXED_COLUMNS, TABLES, build_frames, build_tables
 from pipeline.tables.flatten import MAX_FLATTEN_DEPTH
 from pipeline.tables.frames import TableAccumulator, new_schema
 from pipeline_tests.tables.jobs import DAY1_MS, completed_job, nested, segment, summary
@@ -212,3 +212,13 @@ def test_accumulator_flushes_in_chunks_with_stable_types():
 def test_a_job_without_a_string_id_is_rejected(bad):
     with pytest.raises(ValueError, match="job_id"):
         build_frames([bad])
+
+
+def test_entity_values_keep_a_fixed_schema_even_for_lone_surrogates():
+    ents = {"k\ud800": "v\udfff", "big": 2**70, "nan": float("nan"), "ok": "fine"}
+    f = build_tables([completed_job("j", [segment(0, 1, ents)])])["entity_values"]
+    assert f.schema.names == [n for n, _ in FIXED_COLUMNS["entity_values"]]
+    rows = f.to_pylist()
+    assert [r["value_string"] for r in rows] == [None, None, None, "fine"]
+    assert [r["value_json"] for r in rows] == ['"v\\udfff"', str(2**70), "NaN", '"fine"']
+    assert rows[0]["path"] == '["k\\ud800"]'
