@@ -325,3 +325,12 @@ def test_stale_staging_is_cleaned_but_foreign_entries_are_kept(tmp_path: Path):
     write_day(tmp_path, DAY1, _day1_jobs(), fetched_at=FETCHED)
     assert sorted(p.name for p in staging.iterdir()) == ["raw-tmp"]
     assert (foreign / "in-flight.tmp").exists()
+
+
+def test_an_empty_day_replaces_the_partition_with_empty_files(two_days: Path):
+    result = write_day(two_days, DAY1, [], fetched_at=FETCHED)
+    assert result.jobs == 0 and set(result.rows.values()) == {0}
+    assert list(pipeline.read_table("extract_jobs", two_days).job_id) == ["b1"]
+    glob = _glob(two_days, "segment_entities")
+    n = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchone()
+    assert n == (1,)
