@@ -2,4 +2,19 @@
 
 import dagster as dg
 
-defs = dg.Definitions()
+from pipeline.defs.assets import cloudglue_tables, raw_extract_jobs
+from pipeline.defs.jobs import cloudglue_daily_job
+from pipeline.defs.resources import CloudglueResource, DataDirResource
+from pipeline.defs.schedules import previous_day_schedule
+from pipeline.defs.sensors import completed_jobs_sensor
+
+defs = dg.Definitions(
+    assets=[raw_extract_jobs, cloudglue_tables],
+    jobs=[cloudglue_daily_job],
+    schedules=[previous_day_schedule],
+    sensors=[completed_jobs_sensor],
+    resources={
+        "cloudglue": CloudglueResource(api_key=dg.EnvVar("CLOUDGLUE_API_KEY")),
+        "data_dir": DataDirResource(),
+    },
+)

@@ -17,7 +17,6 @@ import datetime as dt
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import jsonio
+from pipeline.storage.atomic import atomic_write_bytes
 
 _LISTING = "_listing.json.zst"
 _SUFFIX = ".json.zst"
@@ -39,20 +39,11 @@ def job_file_stem(job_id: str) -> str:
     return f"{readable}-{digest}"
 
 
-def write_bytes_atomic(path: Path, data: bytes, *, compression: str | None = None) -> None:
-    """Write a file so that readers see the old content or the new, never a part of it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    os.close(fd)
-    try:
-        with pa.output_stream(tmp, compression=compression) as out:
-            out.write(data)
-        with open(tmp, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _zstd(data: bytes) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
 
 
 def _read_zstd_json(path: Path) -> Any:
@@ -74,6 +65,8 @@ class RawStore:
 
     def __init__(self, data_dir: str | os.PathLike[str]) -> None:
         self.root = Path(data_dir) / "raw"
+        # Temp files live outside the day directories, so readers never see them.
+        self._tmp = Path(data_dir) / ".staging" / "raw-tmp"
 
     def day_dir(self, day: dt.date) -> Path:
         return self.root / f"created_date={day.isoformat()}"
@@ -86,7 +79,7 @@ class RawStore:
 
     def put_job(self, day: dt.date, job: Mapping[str, Any]) -> Path:
         path = self.job_path(day, job["job_id"])
-        write_bytes_atomic(path, jsonio.dumps(job), compression="zstd")
+        atomic_write_bytes(path, _zstd(jsonio.dumps(job)), self._tmp)
         return path
 
     def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
@@ -97,7 +90,7 @@ class RawStore:
     ) -> Path:
         path = self.day_dir(day) / _LISTING
         body = {"day": day.isoformat(), "listed_at": listed_at.isoformat(), "jobs": list(jobs)}
-        write_bytes_atomic(path, jsonio.dumps(body), compression="zstd")
+        atomic_write_bytes(path, _zstd(jsonio.dumps(body)), self._tmp)
         return path
 
     def read_listing(self, day: dt.date) -> Listing | None:
@@ -119,9 +112,8 @@ class RawStore:
         keep = {f"{job_file_stem(job_id)}{_SUFFIX}" for job_id in keep_job_ids}
         removed = []
         for path in day_dir.iterdir():
-            stale_tmp = path.name.startswith(".tmp-")
             unlisted = path.name.endswith(_SUFFIX) and path.name != _LISTING
-            if stale_tmp or (unlisted and path.name not in keep):
+            if unlisted and path.name not in keep:
                 path.unlink(missing_ok=True)
                 removed.append(path)
         return removed

@@ -1,0 +1,109 @@
+"""The raw landing asset and the six table assets built from it, one UTC day per partition."""
+
+
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from pipeline.defs.checks import CHECK_SPECS, check_results
+from pipeline.defs.partitions import daily_partitions, partition_day
+from pipeline.defs.resources import CloudglueResource, DataDirResource
+from pipeline.storage.raw import RawStore
+from pipeline.sync import build_day, land_day
+from pipeline.tables import TABLE_DESCRIPTIONS, TABLE_NAMES
+
+GROUP = "cloudglue"
+
+# Transient failures the client's own retries could not absorb (an API outage) get two more
+# chances a few minutes apart; a day that keeps failing then shows red in the UI.
+RETRY_POLICY = dg.RetryPolicy(
+    max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+# One run per day: a failing day fails alone, retries alone and is re-run alone.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
+# Runs that call the API share one pool, so a 30-day backfill does not multiply our rate.
+API_POOL = "cloudglue_api"
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=daily_partitions,
+    kinds={"python", "json"},
+    retry_policy=RETRY_POLICY,
+    backfill_policy=BACKFILL_POLICY,
+    pool=API_POOL,
+    description=(
+        "Every extract job created on the day, as listed by the Cloudglue API, and the complete "
+        "JSON of each completed job (zstd) under <data_dir>/raw/. A landed job is never "
+        "downloaded again."
+    ),
+)
+def raw_extract_jobs(
+    context: dg.AssetExecutionContext, cloudglue: CloudglueResource, data_dir: DataDirResource
+) -> dg.MaterializeResult:
+    day = partition_day(context.partition_key)
+    store = RawStore(data_dir.root)
+    with cloudglue.get_client() as client:
+        result = land_day(client, store, day)
+    stats = result.client_stats
+    for job_id, reason in result.skipped:
+        context.log.warning(f"skipped job {job_id!r}: {reason}")
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(store.day_dir(day))),
+            "jobs_listed": result.listed,
+            "jobs_by_status": dict(sorted(result.jobs_by_status.items())),
+            "jobs_fetched": result.fetched,
+            "jobs_already_landed": result.already_landed,
+            "jobs_skipped": len(result.skipped),
+            "jobs_pruned": result.pruned,
+            "requests": stats.get("requests", 0),
+            "retries": dict(stats.get("retries_by_cause", {})),
+            "bytes_downloaded": stats.get("bytes_received", 0),
+            "backoff_seconds": round(stats.get("backoff_seconds", 0.0), 3),
+        }
+    )
+
+
+def _column_schema(schema: Any) -> dg.TableSchema:
+    return dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema])
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            name,
+            deps=[raw_extract_jobs],
+            group_name=GROUP,
+            description=TABLE_DESCRIPTIONS[name],
+            kinds={"parquet", "duckdb"},
+            partitions_def=daily_partitions,
+        )
+        for name in TABLE_NAMES
+    ],
+    check_specs=CHECK_SPECS,
+    partitions_def=daily_partitions,
+    retry_policy=RETRY_POLICY,
+    backfill_policy=BACKFILL_POLICY,
+)
+def cloudglue_tables(
+    context: dg.AssetExecutionContext, data_dir: DataDirResource
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Rebuilds the day's six table partitions from the landing, atomically per table."""
+    day = partition_day(context.partition_key)
+    result = build_day(data_dir.root, day)
+    for name in TABLE_NAMES:
+        table = result.tables[name]
+        yield dg.MaterializeResult(
+            asset_key=name,
+            metadata={
+                "dagster/row_count": table.rows,
+                "dagster/column_schema": _column_schema(table.schema),
+                "path": dg.MetadataValue.path(str(table.path)),
+                "jobs": result.jobs,
+                "files": table.files,
+                "preview": dg.MetadataValue.md(table.preview_markdown),
+            },
+        )
+    yield from check_results(data_dir.root, day)

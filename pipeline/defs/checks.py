@@ -1,0 +1,51 @@
+"""Asset checks on each day's partitions; the logic lives in ``pipeline.quality``."""
+
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+
+from pipeline.quality import check_day
+
+# Time ranges come from the API as they are: a bad one is worth a warning, not a red run.
+_WARN_ONLY = {"time_range_valid"}
+
+CHECKS: tuple[tuple[str, str, str], ...] = (
+    (
+        "segment_entities",
+        "segment_count_matches_total",
+        "Every completed job has exactly `total` segment entity rows.",
+    ),
+    ("segment_entities", "job_segment_index_unique", "(job_id, segment_index) is unique."),
+    ("segment_entities", "time_range_valid", "0 <= start_time <= end_time."),
+    ("chapters", "time_range_valid", "0 <= start_time <= end_time."),
+    ("shots", "time_range_valid", "0 <= start_time <= end_time."),
+    (
+        "extract_jobs",
+        "completed_jobs_have_rows",
+        "Every completed job listed for the day is in extract_jobs and was landed.",
+    ),
+)
+
+CHECK_SPECS = [
+    dg.AssetCheckSpec(name, asset=table, description=description)
+    for table, name, description in CHECKS
+]
+
+
+def check_results(data_dir: Path, day: dt.date) -> Iterator[dg.AssetCheckResult]:
+    for outcome in check_day(data_dir, day):
+        yield dg.AssetCheckResult(
+            asset_key=outcome.table,
+            check_name=outcome.name,
+            passed=outcome.passed,
+            description=outcome.description,
+            severity=(
+                dg.AssetCheckSeverity.WARN
+                if outcome.name in _WARN_ONLY
+                else dg.AssetCheckSeverity.ERROR
+            ),
+            metadata=outcome.metadata,
+        )

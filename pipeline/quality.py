@@ -1,0 +1,140 @@
+"""Data-quality checks of one day's written partitions, read back from disk with DuckDB.
+
+They check what readers will see (the Parquet files and the raw landing), not the frames the
+writer held in memory. The Dagster layer turns each ``CheckOutcome`` into an asset check result.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from pipeline.storage.raw import RawStore
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    table: str
+    name: str
+    passed: bool
+    description: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+def _partition_glob(data_dir: Path, table: str, day: dt.date) -> str | None:
+    part = data_dir / "tables" / table / f"created_date={day.isoformat()}"
+    return str(part / "*.parquet") if any(part.glob("*.parquet")) else None
+
+
+def _rows(con: duckdb.DuckDBPyConnection, glob: str | None, sql: str) -> list[tuple]:
+    """Run ``sql`` with ``t`` bound to the partition's files (no files: no rows)."""
+    if glob is None:
+        return []
+    literal = glob.replace("'", "''")
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW t AS SELECT * FROM read_parquet('{literal}', "
+        "union_by_name=true)"
+    )
+    return con.execute(sql).fetchall()
+
+
+def _sample(items: Iterable[Any], n: int = 5) -> list[str]:
+    return [str(item) for item in list(items)[:n]]
+
+
+def check_day(data_dir: Path, day: dt.date) -> list[CheckOutcome]:
+    """Every check for one day's partitions."""
+    store = RawStore(data_dir)
+    listing = store.read_listing(day)
+    listed = listing.jobs if listing else ()
+    completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
+    con = duckdb.connect()
+    try:
+        segments = _partition_glob(data_dir, "segment_entities", day)
+        counts = dict(_rows(con, segments, "SELECT job_id, count(*) FROM t GROUP BY job_id"))
+        totals = {}
+        missing_landing = []
+        for job_id in completed_ids:
+            if store.has_job(day, job_id):
+                totals[job_id] = store.get_job(day, job_id).get("total")
+            else:
+                missing_landing.append(job_id)
+        mismatched = {
+            job_id: (total, counts.get(job_id, 0))
+            for job_id, total in totals.items()
+            if total != counts.get(job_id, 0)
+        }
+        outcomes = [
+            CheckOutcome(
+                "segment_entities",
+                "segment_count_matches_total",
+                not mismatched,
+                "Every completed job has exactly `total` segment entity rows.",
+                {
+                    "jobs_checked": len(totals),
+                    "jobs_mismatched": len(mismatched),
+                    "examples (job: total, rows)": _sample(mismatched.items()),
+                },
+            )
+        ]
+        duplicates = _rows(
+            con,
+            segments,
+            "SELECT job_id, segment_index FROM t GROUP BY ALL HAVING count(*) > 1 LIMIT 5",
+        )
+        outcomes.append(
+            CheckOutcome(
+                "segment_entities",
+                "job_segment_index_unique",
+                not duplicates,
+                "(job_id, segment_index) identifies one row.",
+                {"duplicate_examples": _sample(duplicates)},
+            )
+        )
+        for table in ("segment_entities", "chapters", "shots"):
+            bad = _rows(
+                con,
+                _partition_glob(data_dir, table, day),
+                "SELECT count(*), any_value(job_id) FROM t WHERE start_time IS NULL "
+                "OR end_time IS NULL OR NOT (0 <= start_time AND start_time <= end_time)",
+            )
+            n_bad, example = bad[0] if bad else (0, None)
+            outcomes.append(
+                CheckOutcome(
+                    table,
+                    "time_range_valid",
+                    n_bad == 0,
+                    "0 <= start_time <= end_time on every row (the API sent otherwise).",
+                    {"rows_invalid": int(n_bad), "example_job": str(example)},
+                )
+            )
+        job_ids = dict(
+            _rows(
+                con,
+                _partition_glob(data_dir, "extract_jobs", day),
+                "SELECT job_id, status FROM t",
+            )
+        )
+        absent = [j for j in completed_ids if j not in job_ids]
+        without_rows = [j for j in completed_ids if j in job_ids and j not in totals]
+        outcomes.append(
+            CheckOutcome(
+                "extract_jobs",
+                "completed_jobs_have_rows",
+                not absent and not without_rows and not missing_landing,
+                "Every completed job listed for the day is in extract_jobs and was landed.",
+                {
+                    "completed_jobs": len(completed_ids),
+                    "absent_from_extract_jobs": _sample(absent),
+                    "not_landed": _sample(missing_landing + without_rows),
+                },
+            )
+        )
+        return outcomes
+    finally:
+        con.close()

@@ -1,0 +1,73 @@
+"""The sensor requests exactly the days whose completed jobs changed; the schedule, yesterday."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import dagster as dg
+import pytest
+
+from pipeline.defs.resources import CloudglueResource
+from pipeline.defs.schedules import previous_day_schedule
+from pipeline.defs.sensors import completed_jobs_sensor
+from pipeline.emulator import Dataset, EmulatorServer
+from pipeline_tests.conftest import EMULATOR_API_KEY
+
+
+@pytest.fixture
+def recent_emulator(monkeypatch: pytest.MonkeyPatch):
+    """The sensor watches days relative to today, so this dataset ends today."""
+    dataset = Dataset(seed=11, jobs=40, days=5)
+    monkeypatch.setenv("CLOUDGLUE_SENSOR_LOOKBACK_DAYS", "7")
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
+        yield dataset, server
+
+
+def _tick(server: EmulatorServer, cursor: str | None) -> dg.SensorResult:
+    context = dg.build_sensor_context(
+        cursor=cursor,
+        resources={
+            "cloudglue": CloudglueResource(api_key=EMULATOR_API_KEY, base_url=server.base_url)
+        },
+    )
+    return completed_jobs_sensor(context)
+
+
+def test_sensor_requests_exactly_the_days_that_changed(recent_emulator):
+    dataset, server = recent_emulator
+    first = _tick(server, None)
+    days_with_completed = {
+        day.isoformat()
+        for day in dataset.days()
+        if any(dataset.summary(j)["status"] == "completed" for j in dataset.job_ids_for_day(day))
+    }
+    assert {r.partition_key for r in first.run_requests} == days_with_completed
+
+    pending = [
+        j for j in dataset.job_ids() if dataset.summary(j)["status"] in ("pending", "processing")
+    ]
+    changed = {pending[0], pending[-1]}
+    for job_id in changed:
+        dataset.set_status(job_id, "completed")
+    changed_days = {
+        dt.datetime.fromtimestamp(dataset.summary(j)["created_at"] / 1000, dt.UTC)
+        .date()
+        .isoformat()
+        for j in changed
+    }
+    second = _tick(server, first.cursor)
+    assert {r.partition_key for r in second.run_requests} == changed_days
+    # The run key carries the fingerprint: a new state gets a new key.
+    first_keys = {r.run_key for r in first.run_requests}
+    assert not first_keys & {r.run_key for r in second.run_requests}
+
+    third = _tick(server, second.cursor)
+    assert third.run_requests == []
+
+
+def test_schedule_runs_the_previous_utc_day():
+    context = dg.build_schedule_context(
+        scheduled_execution_time=dt.datetime(2026, 3, 2, 0, 30, tzinfo=dt.UTC)
+    )
+    request = previous_day_schedule(context)
+    assert request.partition_key == "2026-03-01"
