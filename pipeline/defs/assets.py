@@ -6,6 +6,7 @@ from typing import Any
 
 import dagster as dg
 
+from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError
 from pipeline.defs.checks import CHECK_SPECS, check_results
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
@@ -24,6 +25,9 @@ RETRY_POLICY = dg.RetryPolicy(
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 # Runs that call the API share one pool, so a 30-day backfill does not multiply our rate.
 API_POOL = "cloudglue_api"
+# A run tagged with this set to "off" fails at once instead of retrying (the CLI sets it: the
+# client has already retried each request, and a person is waiting).
+RETRIES_TAG = "cloudglue/dagster_retries"
 
 
 @dg.asset(
@@ -44,8 +48,17 @@ def raw_extract_jobs(
 ) -> dg.MaterializeResult:
     day = partition_day(context.partition_key)
     store = RawStore(data_dir.root)
-    with cloudglue.get_client() as client:
-        result = land_day(client, store, day)
+    try:
+        with cloudglue.get_client() as client:
+            result = land_day(client, store, day)
+    except (AuthError, ConfigError) as exc:
+        # Waiting will not fix a wrong key or URL.
+        raise dg.Failure(description=f"{day}: {exc}", allow_retries=False) from None
+    except CloudglueError as exc:
+        raise dg.Failure(
+            description=f"{day}: {type(exc).__name__}: {exc}",
+            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
+        ) from exc
     stats = result.client_stats
     for job_id, reason in result.skipped:
         context.log.warning(f"skipped job {job_id!r}: {reason}")

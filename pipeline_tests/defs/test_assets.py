@@ -96,3 +96,26 @@ def test_rematerializing_a_day_follows_upstream_and_never_refetches(
     pages = -(-max(dataset.complete_job(finished)["total"], 1) // 100)
     # One listing page for the day (plus the widened window) and the new job's pages only.
     assert emulator.stats.requests <= 3 + pages
+
+
+def test_a_wrong_key_fails_at_once_with_a_clear_cause(emulator, data_dir, dagster_instance):
+    import dagster as dg
+
+    from pipeline.defs.assets import cloudglue_tables, raw_extract_jobs
+    from pipeline.defs.resources import CloudglueResource, DataDirResource
+
+    result = dg.materialize(
+        [raw_extract_jobs, cloudglue_tables],
+        partition_key="2026-01-15",
+        instance=dagster_instance,
+        resources={
+            "cloudglue": CloudglueResource(api_key="wrong-key", base_url=emulator.base_url),
+            "data_dir": DataDirResource(path=str(data_dir)),
+        },
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "CLOUDGLUE_API_KEY" in failure.step_failure_data.user_failure_data.description
+    assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
+    assert "wrong-key" not in str([e.message for e in result.all_events])
