@@ -18,6 +18,8 @@ from dataclasses import dataclass
 _DELAY_SECONDS = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
 # 2**60 seconds is far beyond any cap; stopping the exponent there avoids float overflow.
 _MAX_EXPONENT = 60
+# Refilling by exactly the slept time can land a rounding error short of a whole token.
+_EPSILON = 1e-9
 
 
 def parse_retry_after(value: str | None, now: dt.datetime | None = None) -> float | None:
@@ -110,7 +112,7 @@ class TokenBucket:
                 now = self._clock()
                 self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
                 self._stamp = now
-                if self._tokens >= 1.0:
+                if self._tokens >= 1.0 - _EPSILON:
                     self._tokens -= 1.0
                     return slept
                 wait = (1.0 - self._tokens) / self.rate
