@@ -294,9 +294,6 @@ def iter_leaves(value: Any) -> list[tuple[str, Any]]:
     return list(zip(paths, values, strict=True))
 
 
-VALUE_TYPES = ("string", "integer", "number", "boolean", "null", "object", "array")
-
-
 def leaf_columns(leaf: Any) -> tuple[str, str, str | None, float | None, bool | None]:
     """``(value_type, value_json, value_string, value_number, value_boolean)`` of one leaf."""
     t = type(leaf)

@@ -240,7 +240,6 @@ class TableAccumulator:
         self.max_rows = max_rows or DEFAULT_MAX_ROWS[schema.table]
         self.max_bytes = max_bytes
         self.fixed_names = [name for name, _ in FIXED_COLUMNS[schema.table]]
-        self.total_rows = 0
         self.fixed: dict[str, list[Any]] = {name: [] for name in self.fixed_names}
         self._reset()
 
@@ -278,7 +277,6 @@ class TableAccumulator:
         if not self.rows:
             return
         table = self.to_arrow()
-        self.total_rows += self.rows
         self._reset()
         self.sink(table)
 

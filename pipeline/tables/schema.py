@@ -210,9 +210,3 @@ class TableSchema:
             if col.variant_of is None and col.path is not None and col.path in self.by_path:
                 continue
             self._add(col)
-
-    def copy(self) -> TableSchema:
-        clone = TableSchema(self.table, ())
-        for col in self.columns.values():
-            clone._add(col)
-        return clone
