@@ -119,7 +119,9 @@ def to_json(value: Any) -> str:
     """Compact JSON text that parses back to ``value`` exactly, keeping the original key order.
 
     orjson is the fast path; it rejects ints beyond 64 bits, lone surrogates and nesting deeper
-    than 254, and writes NaN as null, so those values take the slower exact encoders.
+    than 254, so those values take the slower exact encoders (stdlib, then an iterative one).
+    Known limit: a NaN or infinity *inside* an object or array (not valid JSON, so never from the
+    API or the raw landing) is written as ``null`` by orjson; as a scalar it is kept.
     """
     t = type(value)
     if t is str:
