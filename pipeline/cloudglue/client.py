@@ -49,8 +49,15 @@ _SIDE_KEYS = ("chapters", "total_chapters", "shots", "total_shots")
 
 
 def job_path(job_id: str) -> str:
-    """The URL path of one job; the id is percent-encoded so ``/``, ``?`` or ``#`` stay in it."""
-    return "/extract/" + quote(job_id, safe="")
+    """The URL path of one job; the id is percent-encoded so ``/``, ``?`` or ``#`` stay in it.
+
+    An id of ``.`` or ``..`` would be resolved away as a dot segment, so its dots are encoded
+    as well (requests/urllib3 leave ``%2E`` alone on the wire).
+    """
+    encoded = quote(job_id, safe="")
+    if job_id in (".", ".."):
+        encoded = encoded.replace(".", "%2E")
+    return "/extract/" + encoded
 
 
 class ClientStats:
@@ -225,7 +232,9 @@ class CloudglueClient:
         self._bucket = None
         if max_requests_per_second is not None:
             _positive("max_requests_per_second", max_requests_per_second)
-            self._bucket = TokenBucket(max_requests_per_second)
+            # A burst of one request per slot: a full pool may start at once, no more.
+            burst = max(1.0, min(float(max_requests_per_second), float(max_concurrency)))
+            self._bucket = TokenBucket(max_requests_per_second, burst)
         self.stats = ClientStats()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._rng = random.Random()
@@ -373,6 +382,9 @@ class CloudglueClient:
             raise InconsistentPagingError(
                 f"GET {self._shown(path, {})}: completed job without an integer total"
             )
+        # Each position is fetched exactly once: pages are placed by offset and each must echo
+        # its offset and hold exactly min(limit, total - offset) entities. Content is not
+        # deduplicated: identical segment entities can be real data.
         offsets = list(range(self.page_size, total, self.page_size))
         pages = [first, *self._get_pages(path, offsets)]
         merged = {k: v for k, v in first.items() if k not in _PAGING_KEYS}
@@ -382,7 +394,6 @@ class CloudglueClient:
             for key in _SIDE_KEYS:
                 if key in page and key not in merged:
                     merged[key] = page[key]
-        _check_no_duplicates(segments, self.page_size)
         data = first.get("data")
         data = dict(data) if isinstance(data, Mapping) else {}
         if segments or "segment_entities" in data:
@@ -526,13 +537,15 @@ class CloudglueClient:
             except requests.Timeout:
                 self.stats._add_request(0)
                 return _Retryable("timeout", f"timed out after {self.timeout:g}s")
+            except requests.ConnectionError as exc:
+                self.stats._add_request(0)
+                return _Retryable("connection", f"connection failed ({type(exc).__name__})")
             except (
-                requests.ConnectionError,
                 requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError,
             ) as exc:
                 self.stats._add_request(0)
-                return _Retryable("connection", f"connection failed ({type(exc).__name__})")
+                return _Retryable("incomplete_body", f"body cut short ({type(exc).__name__})")
             except requests.RequestException as exc:
                 self.stats._add_request(0)
                 raise TransportError(
@@ -581,10 +594,3 @@ class CloudglueClient:
 
 def _day_start_ms(day: dt.date) -> int:
     return int(dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC).timestamp()) * 1000
-
-
-def _check_no_duplicates(segments: list[Any], page_size: int) -> None:
-    """Offset paging that shifted repeats the item at a page boundary; catch that."""
-    for boundary in range(page_size, len(segments), page_size):
-        if segments[boundary] == segments[boundary - 1]:
-            raise _PagingChanged(f"segment entity repeated across the page boundary at {boundary}")

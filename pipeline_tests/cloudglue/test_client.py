@@ -1,0 +1,354 @@
+"""The client against the emulator over real HTTP on loopback (no mocks, no fake server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import traceback
+from urllib.parse import unquote
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pipeline.cloudglue.client import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BASE_URL,
+    CloudglueClient,
+    job_path,
+)
+from pipeline.cloudglue.errors import (
+    ApiError,
+    AuthError,
+    ConfigError,
+    InconsistentPagingError,
+    NotFoundError,
+    TransportError,
+)
+from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
+from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE
+
+FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "retry_after_max": 0.05, "timeout": 5.0}
+
+
+def client_for(server: EmulatorServer, **kwargs) -> CloudglueClient:
+    options = {**FAST, **kwargs}
+    return CloudglueClient(options.pop("api_key", EMULATOR_API_KEY), server.base_url, **options)
+
+
+def everything(client: CloudglueClient, dataset: Dataset) -> dict[str, dict]:
+    days = dataset.days()
+    ids = [job.job_id for job in client.list_jobs(days[0], days[-1])]
+    assert ids == dataset.job_ids()
+    return {job.job_id: dict(job.raw) for job in client.fetch_jobs(ids)}
+
+
+def ground_truth(dataset: Dataset) -> dict[str, dict]:
+    return {job_id: dataset.complete_job(job_id) for job_id in dataset.job_ids()}
+
+
+# ------------------------------------------------------------------------------ configuration
+
+
+def test_missing_key_is_a_config_error_naming_the_variable(monkeypatch):
+    monkeypatch.delenv(API_KEY_ENV, raising=False)
+    with pytest.raises(ConfigError, match=API_KEY_ENV) as info:
+        CloudglueClient(base_url="http://127.0.0.1:9/v1")
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "api.cloudglue.dev/v1",
+        "ftp://api.cloudglue.dev/v1",
+        "https://",
+        "https://api.cloudglue.dev:notaport/v1",
+        "https://user:hunter2@api.cloudglue.dev/v1",
+        "https://api.cloudglue.dev/v1?x=1",
+    ],
+)
+def test_malformed_base_url_is_a_config_error_naming_the_variable(url):
+    with pytest.raises(ConfigError, match=BASE_URL_ENV) as info:
+        CloudglueClient("k", url)
+    assert "hunter2" not in str(info.value)
+
+
+def test_key_and_url_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv(API_KEY_ENV, "env-key")
+    monkeypatch.delenv(BASE_URL_ENV, raising=False)
+    assert CloudglueClient().base_url == DEFAULT_BASE_URL
+    monkeypatch.setenv(BASE_URL_ENV, "http://127.0.0.1:8080/v1/")
+    assert CloudglueClient().base_url == "http://127.0.0.1:8080/v1"
+
+
+@given(st.text(min_size=1, max_size=40))
+def test_job_path_keeps_any_id_in_one_segment(job_id):
+    segment = job_path(job_id).removeprefix("/extract/")
+    assert unquote(segment) == job_id
+    assert not set("/?#") & set(segment)
+    assert segment not in (".", "..")
+
+
+# -------------------------------------------------------------------------- listing and fetching
+
+
+def test_list_jobs_returns_exactly_the_days_jobs_across_pages(emulator, dataset):
+    client = client_for(emulator, page_size=7)
+    for day in dataset.days():
+        assert [j.job_id for j in client.list_jobs(day, day)] == dataset.job_ids_for_day(day)
+    first, last = dataset.days()[1], dataset.days()[3]
+    expected = [
+        job_id for day in reversed(dataset.days()[1:4]) for job_id in dataset.job_ids_for_day(day)
+    ]
+    assert [j.job_id for j in client.list_jobs(first, last)] == expected
+    assert client.list_jobs(EMULATOR_END_DATE + dt.timedelta(days=1), dt.date(2026, 2, 1)) == []
+
+
+def test_list_jobs_filters_by_status(emulator, dataset):
+    client = client_for(emulator)
+    days = dataset.days()
+    failed = client.list_jobs(days[0], days[-1], status="failed")
+    assert failed
+    assert [j.job_id for j in failed] == [
+        i for i in dataset.job_ids() if dataset.status(i) == "failed"
+    ]
+    assert all(j.error for j in failed)
+
+
+def test_bad_request_is_not_retried(emulator, dataset):
+    client = client_for(emulator)
+    with pytest.raises(ApiError, match="HTTP 400") as info:
+        client.list_jobs(dataset.days()[0], dataset.days()[0], status="bogus")
+    assert info.value.status == 400
+    assert client.stats.snapshot()["requests"] == 1
+
+
+@pytest.mark.parametrize("page_size", [100, 7])
+def test_every_job_reassembles_exactly(emulator, dataset, page_size):
+    client = client_for(emulator, page_size=page_size)
+    assert everything(client, dataset) == ground_truth(dataset)
+    stats = client.stats.snapshot()
+    assert stats["jobs_fetched"] == len(dataset.job_ids())
+    assert stats["requests"] == emulator.stats.requests
+    assert stats["retries"] == 0
+
+
+def test_thumbnails_are_included_when_asked(emulator, dataset):
+    client = client_for(emulator, include_thumbnails=True, page_size=30)
+    for job_id in dataset.job_ids()[:15]:
+        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id, include_thumbnails=True)
+
+
+def test_hostile_jobs_and_ids_reassemble_exactly():
+    dataset = Dataset(seed=3, jobs=5, days=2, end_date=EMULATOR_END_DATE, hostile=True)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
+        # page_size 2 splits the "duplicates" job's repeated entities across page boundaries.
+        client = client_for(server, page_size=2)
+        for job_id in dataset.hostile_job_ids():
+            job = client.fetch_job(job_id)
+            assert job.raw == dataset.complete_job(job_id), job_id
+        archived = client.fetch_job("hostile-archived")
+        assert any("unknown status" in issue for issue in archived.issues)
+
+
+def test_unknown_status_set_live_is_tolerated(emulator, dataset):
+    job_id = dataset.job_ids()[0]
+    dataset.set_status(job_id, "archived")
+    job = client_for(emulator).fetch_job(job_id)
+    assert job.status == "archived"
+    assert job.raw == dataset.complete_job(job_id)
+    assert job.issues == ("unknown status 'archived'",)
+
+
+# ----------------------------------------------------------------------------------- faults
+
+FAULT_CASES = {
+    "drop": ({"drop": 0.3}, "connection"),
+    "slow": ({"slow": 0.1, "slow_seconds": 0.6}, "timeout"),
+    "server_error": ({"server_error": 0.4}, ("500", "502", "503")),
+    "rate_limit_seconds": ({"rate_limit": 0.4, "retry_after_seconds": 0}, "429"),
+    "rate_limit_no_header": ({"rate_limit": 0.4, "retry_after": "none"}, "429"),
+    "rate_limit_http_date": (
+        {"rate_limit": 0.4, "retry_after": "http-date", "retry_after_seconds": 0},
+        "429",
+    ),
+    "truncate_short_body": (
+        {"truncate": 0.4, "truncate_style": "content-length"},
+        "incomplete_body",
+    ),
+    "truncate_invalid_json": ({"truncate": 0.4, "truncate_style": "invalid-json"}, "invalid_json"),
+    "changing_total": ({"changing_total": 0.5}, None),
+    "all_at_once": (
+        {
+            "drop": 0.05,
+            "server_error": 0.1,
+            "rate_limit": 0.1,
+            "retry_after_seconds": 0,
+            "truncate": 0.1,
+            "changing_total": 0.2,
+            "burst": 2,
+        },
+        "429",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", FAULT_CASES)
+def test_faults_are_survived_with_exact_results(dataset, case):
+    config, cause = FAULT_CASES[case]
+    faults = FaultConfig(seed=11, **config)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, page_size=25, timeout=0.3)
+        assert everything(client, dataset) == ground_truth(dataset)
+        assert server.stats.faults, "the emulator injected nothing"
+    stats = client.stats.snapshot()
+    if cause is None:
+        assert stats["paging_restarts"] > 0
+    else:
+        causes = (cause,) if isinstance(cause, str) else cause
+        assert any(stats["retries_by_cause"].get(c, 0) > 0 for c in causes), stats
+        assert stats["backoff_seconds"] > 0
+
+
+def test_retry_after_is_honoured(dataset):
+    faults = FaultConfig(rate_limit=1.0, retry_after_seconds=1)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, retry_after_max=60)
+        job_id = dataset.job_ids()[0]
+        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
+    stats = client.stats.snapshot()
+    assert stats["retries_by_cause"] == {"429": 1}
+    assert stats["backoff_seconds"] == 1.0
+
+
+def test_a_retryable_status_that_outlasts_the_retries_is_an_api_error(dataset):
+    faults = FaultConfig(server_error=1.0, burst=10)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, max_retries=2)
+        with pytest.raises(ApiError, match=r"after 3 attempt\(s\): HTTP 50[023]") as info:
+            client.fetch_job(dataset.job_ids()[0])
+    assert info.value.status in (500, 502, 503)
+    assert client.stats.snapshot()["requests"] == 3
+
+
+def test_an_unreadable_body_that_outlasts_the_retries_names_the_url(dataset):
+    faults = FaultConfig(truncate=1.0, truncate_style="invalid-json", burst=10)
+    job_id = dataset.job_ids()[0]
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, max_retries=1)
+        with pytest.raises(TransportError) as info:
+            client.fetch_job(job_id)
+    message = str(info.value)
+    assert f"{server.base_url}/extract/{job_id}?" in message
+    assert "not valid JSON" in message
+    assert EMULATOR_API_KEY not in message
+
+
+def test_a_total_that_keeps_changing_fails_naming_the_job(dataset):
+    big = next(i for i in dataset.job_ids() if dataset.complete_job(i).get("total", 0) > 100)
+    faults = FaultConfig(changing_total=1.0, burst=10)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, max_paging_restarts=2)
+        with pytest.raises(InconsistentPagingError, match=big):
+            client.fetch_job(big)
+    assert client.stats.snapshot()["paging_restarts"] == 2
+
+
+# ------------------------------------------------------------------------ auth and not found
+
+
+def test_wrong_key_is_an_auth_error_naming_the_variable(emulator, dataset):
+    client = client_for(emulator, api_key="wrong-key-0123")
+    with pytest.raises(AuthError, match=API_KEY_ENV) as info:
+        client.list_jobs(dataset.days()[0], dataset.days()[-1])
+    assert "401" in str(info.value)
+    assert "wrong-key-0123" not in str(info.value)
+    assert client.stats.snapshot()["requests"] == 1
+
+
+def test_a_job_deleted_after_listing_is_skipped_and_reported(emulator, dataset):
+    client = client_for(emulator)
+    days = dataset.days()
+    ids = [j.job_id for j in client.list_jobs(days[0], days[-1])]
+    gone = ids[5]
+    dataset.delete_job(gone)
+    fetched = {job.job_id for job in client.fetch_jobs(ids)}
+    assert fetched == set(ids) - {gone}
+    stats = client.stats.snapshot()
+    assert stats["jobs_skipped"] == 1
+    assert stats["skipped"][0][0] == gone
+    assert "404" in stats["skipped"][0][1]
+    with pytest.raises(NotFoundError, match="404"):
+        client.fetch_job(gone)
+
+
+# ------------------------------------------------------------------------------- concurrency
+
+
+def test_requests_in_flight_are_concurrent_but_capped(dataset):
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=20) as server:
+        client = client_for(server, max_concurrency=4, page_size=20)
+        assert everything(client, dataset) == ground_truth(dataset)
+        assert 1 < server.stats.max_in_flight <= 4
+
+
+def test_pages_of_one_big_job_are_fetched_concurrently_but_capped(dataset):
+    big = max(dataset.job_ids(), key=lambda i: dataset.complete_job(i).get("total", 0))
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=20) as server:
+        client = client_for(server, max_concurrency=3, page_size=10)
+        assert client.fetch_job(big).raw == dataset.complete_job(big)
+        assert 1 < server.stats.max_in_flight <= 3
+
+
+def test_fetch_jobs_pulls_ids_lazily(emulator, dataset):
+    client = client_for(emulator, max_concurrency=3)
+    pulled = 0
+
+    def ids():
+        nonlocal pulled
+        for job_id in dataset.job_ids():
+            pulled += 1
+            yield job_id
+
+    yielded = 0
+    for _ in client.fetch_jobs(ids()):
+        yielded += 1
+        assert pulled - yielded < 3
+    assert yielded == pulled == len(dataset.job_ids())
+
+
+def test_request_rate_cap_throttles(emulator, dataset):
+    client = client_for(emulator, max_requests_per_second=200)
+    list(client.fetch_jobs(dataset.job_ids()[:20]))
+    stats = client.stats.snapshot()
+    assert stats["requests"] >= 20
+    assert stats["throttle_seconds"] > 0
+
+
+# ---------------------------------------------------------------------------------- secrecy
+
+
+SECRET = "sk-live-SECRET-7c1d9e"
+
+
+def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
+    caplog.set_level(logging.DEBUG)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG)
+    faults = FaultConfig(drop=0.3, server_error=0.3, rate_limit=0.2, truncate=0.2, burst=5)
+    texts = []
+    with EmulatorServer(dataset, api_key=SECRET, faults=faults) as server:
+        client = client_for(server, api_key=SECRET, max_retries=2)
+        texts += [repr(client), repr(client._session.auth), str(client.stats.snapshot())]
+        for run in (
+            lambda: list(client.fetch_jobs(dataset.job_ids())),
+            lambda: client_for(server, api_key=SECRET + "x").fetch_job(dataset.job_ids()[0]),
+        ):
+            with pytest.raises((ApiError, TransportError, AuthError)) as info:
+                run()
+            texts.append("".join(traceback.format_exception(info.value, chain=True)))
+    assert caplog.records, "nothing was logged"
+    assert {"pipeline.cloudglue", "urllib3.connectionpool"} <= {r.name for r in caplog.records}
+    texts += [r.getMessage() for r in caplog.records]
+    assert not [t for t in texts if SECRET in t]
