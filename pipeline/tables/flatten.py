@@ -30,7 +30,7 @@ import json
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -407,10 +407,12 @@ def flatten_into(
     obj: Mapping[str, Any],
     prefix: tuple[str, ...],
     depth: int,
-    emit: Callable[[tuple[str, ...], Any], None],
+    columns: dict[tuple[str, ...], tuple[list[int], list[Any]]],
+    row: int,
 ) -> None:
-    """Call ``emit(key_path, value)`` for every non-null value of ``obj``, descending into
-    non-empty objects while ``depth < MAX_FLATTEN_DEPTH`` (depth-capped recursion)."""
+    """Add ``row``'s non-null values of ``obj`` to the sparse ``columns`` (key path ->
+    (row numbers, values)), descending into non-empty objects while ``depth < MAX_FLATTEN_DEPTH``
+    (depth-capped recursion)."""
     for key, value in obj.items():
         if value is None:
             continue
@@ -419,6 +421,10 @@ def flatten_into(
             if not value:
                 continue
             if depth < MAX_FLATTEN_DEPTH:
-                flatten_into(value, path, depth + 1, emit)
+                flatten_into(value, path, depth + 1, columns, row)
                 continue
-        emit(path, value)
+        col = columns.get(path)
+        if col is None:
+            col = columns[path] = ([], [])
+        col[0].append(row)
+        col[1].append(value)

@@ -392,7 +392,12 @@ class ValuesAccumulator(TableAccumulator):
         derived = typed_values(self.leaf_values)
         for name, column in derived.items():
             self.fixed[name].extend(column)
-        return super().to_arrow()
+        schema = self.schema.arrow_schema(self.fixed_names)
+        try:  # every value fits by construction: skip the per-column routing
+            arrays = [pa.array(self.fixed[f.name], f.type) for f in schema]
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+            return super().to_arrow()  # e.g. a job_id with lone surrogates: route it
+        return pa.Table.from_arrays(arrays, schema=schema)
 
 
 def _unencodable(text: str) -> bool:
@@ -515,7 +520,7 @@ class JobRows:
         f["thumbnail_url"].append(thumbnail)
         f["entities_json"].append(text)
         if type(ents) is dict:
-            flatten_into(ents, ("entities",), 1, acc.emit)
+            flatten_into(ents, ("entities",), 1, acc.dynamic, acc.rows)
         else:
             acc.emit(("entities",), ents)
         acc.row_done(len(text))
@@ -555,11 +560,11 @@ class JobRows:
                 if key in _KNOWN_SEGMENT or value is None:
                     continue
                 if type(value) is dict:
-                    flatten_into(value, (key,), 1, emit)
+                    flatten_into(value, (key,), 1, acc.dynamic, acc.rows)
                 else:
                     emit((key,), value)
             if type(ents) is dict:
-                flatten_into(ents, ("entities",), 1, emit)
+                flatten_into(ents, ("entities",), 1, acc.dynamic, acc.rows)
             elif ents is not None:
                 emit(("entities",), ents)
             acc.row_done(len(text) if text else 0)
@@ -623,7 +628,7 @@ class JobRows:
                 if key in known or value is None:
                     continue
                 if type(value) is dict:
-                    flatten_into(value, (key,), 1, emit)
+                    flatten_into(value, (key,), 1, acc.dynamic, acc.rows)
                 else:
                     emit((key,), value)
             acc.row_done()
