@@ -499,8 +499,11 @@ class CloudglueClient:
             if not isinstance(outcome, _Retryable):
                 return outcome
             delay = policy.delay(attempt, outcome.retry_after, self._rng)
-            if attempt >= policy.max_retries or waited + delay > policy.max_total_wait:
-                raise self._give_up(outcome, shown, attempt + 1)
+            if attempt >= policy.max_retries:
+                raise self._give_up(outcome, shown, attempt + 1, "")
+            if waited + delay > policy.max_total_wait:
+                budget = f"; the next wait would pass max_total_backoff={policy.max_total_wait:g}s"
+                raise self._give_up(outcome, shown, attempt + 1, budget)
             self.stats._add_retry(outcome.cause, delay)
             level = logging.INFO if attempt == 0 else logging.WARNING
             log.log(
@@ -516,8 +519,8 @@ class CloudglueClient:
             waited += delay
             attempt += 1
 
-    def _give_up(self, outcome: _Retryable, shown: str, attempts: int) -> Exception:
-        message = f"GET {shown} failed after {attempts} attempt(s): {outcome.detail}"
+    def _give_up(self, outcome: _Retryable, shown: str, attempts: int, why: str) -> Exception:
+        message = f"GET {shown} failed after {attempts} attempt(s): {outcome.detail}{why}"
         if outcome.status is not None:
             return ApiError(message, status=outcome.status, url=shown)
         return TransportError(message)

@@ -233,6 +233,16 @@ def test_a_retryable_status_that_outlasts_the_retries_is_an_api_error(dataset):
     assert client.stats.snapshot()["requests"] == 3
 
 
+def test_total_backoff_is_bounded(dataset):
+    faults = FaultConfig(rate_limit=1.0, retry_after_seconds=30, burst=10)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, retry_after_max=60, max_total_backoff=5)
+        with pytest.raises(ApiError, match="max_total_backoff=5s") as info:
+            client.fetch_job(dataset.job_ids()[0])
+    assert info.value.status == 429
+    assert client.stats.snapshot()["backoff_seconds"] == 0
+
+
 def test_an_unreadable_body_that_outlasts_the_retries_names_the_url(dataset):
     faults = FaultConfig(truncate=1.0, truncate_style="invalid-json", burst=10)
     job_id = dataset.job_ids()[0]
