@@ -100,9 +100,11 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     jobs = max(1, args.segments * JOBS_PER_100K // 100_000)
-    ds = Dataset(
-        seed=args.seed, jobs=jobs, days=1, end_date=DAY, mean_segments=args.segments / jobs
-    )
+    mean = args.segments / jobs
+    ds = Dataset(seed=args.seed, jobs=jobs, days=1, end_date=DAY, mean_segments=mean)
+    # The dataset's total is only about jobs * mean: rescale once to get close to the target.
+    mean *= args.segments / max(1, ds.segment_entity_count())
+    ds = Dataset(seed=args.seed, jobs=jobs, days=1, end_date=DAY, mean_segments=mean)
     data_dir = Path(tempfile.mkdtemp(prefix="tables-bench-"))
     try:
         c0 = time.process_time()
