@@ -317,18 +317,21 @@ class TableAccumulator:
                 except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
                     pass
             base: list[Any] = [None] * n
+            in_base = False
             for i, v in enumerate(col):
                 if v is None:
                     continue
                 if fits(kind, v):
                     base[i] = v
+                    in_base = True
                 else:
                     key = (name, kind_of(v))
                     vl = variants.get(key)
                     if vl is None:
                         vl = variants[key] = [None] * n
                     vl[i] = v
-            arrays[name] = to_arrow(kind, base)
+            if in_base or name in self.fixed:  # a flattened column with only misfits: omit it
+                arrays[name] = to_arrow(kind, base)
         missing = [key for key in variants if key not in schema.variants]
         if missing:
             self.register(schema, [], missing)

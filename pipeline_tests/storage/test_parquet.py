@@ -20,7 +20,9 @@ import pytest
 import pipeline
 from pipeline.storage import write_day
 from pipeline.storage.atomic import exchange
+from pipeline.storage.schema_store import load_schema, persistent_register
 from pipeline.tables import TABLES
+from pipeline.tables.frames import JobRows, make_accumulator
 from pipeline_tests.tables.jobs import DAY1_MS, DAY2_MS, completed_job, segment, summary
 
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)
@@ -334,3 +336,23 @@ def test_an_empty_day_replaces_the_partition_with_empty_files(two_days: Path):
     glob = _glob(two_days, "segment_entities")
     n = duckdb.connect().execute("SELECT count(*) FROM read_parquet(?)", [glob]).fetchone()
     assert n == (1,)
+
+
+def test_a_writer_with_a_stale_schema_adopts_the_stored_kind(tmp_path: Path):
+    stale = load_schema(tmp_path, "segment_entities")  # loaded before the other writer ran
+    write_day(tmp_path, DAY1, _day1_jobs(), fetched_at=FETCHED)  # registers entities.shared
+    chunks = []
+    acc = make_accumulator(stale, chunks.append, register=persistent_register(tmp_path))
+    JobRows({**_accumulators(tmp_path), "segment_entities": acc}, None).add(
+        completed_job("z", [segment(0, 1, {"shared": "text now"})], created_at=DAY2_MS)
+    )
+    acc.flush()
+    assert chunks[0].column("entities__shared__v_text").to_pylist() == ["text now"]
+    assert "entities__shared" not in chunks[0].column_names
+    stored = json.loads((tmp_path / "tables/segment_entities/_schema.json").read_text())
+    kinds = {c["name"]: c["kind"] for c in stored["columns"]}
+    assert kinds["entities__shared"] == "bigint" and kinds["entities__shared__v_text"] == "text"
+
+
+def _accumulators(root: Path) -> dict:
+    return {t: make_accumulator(load_schema(root, t), lambda _: None) for t in TABLES}
