@@ -94,7 +94,14 @@ class ClientStats:
             self.skipped.append((job_id, reason))
 
     def snapshot(self) -> dict[str, Any]:
-        """A consistent copy of every counter (plain types, safe to serialise)."""
+        """A consistent copy of every counter (plain types, safe to serialise).
+
+        Keys: ``requests``, ``retries`` (sum), ``retries_by_cause`` (``"429"``, ``"503"``, ...,
+        ``"connection"``, ``"timeout"``, ``"incomplete_body"``, ``"invalid_json"``),
+        ``bytes_received``, ``backoff_seconds``, ``throttle_seconds`` (waiting on the rate cap),
+        ``paging_restarts``, ``jobs_listed``, ``jobs_fetched``, ``jobs_skipped`` and ``skipped``
+        (``(job_id, reason)`` pairs: 404s in ``fetch_jobs``, listed jobs without ``created_at``).
+        """
         with self._lock:
             return {
                 "requests": self.requests,

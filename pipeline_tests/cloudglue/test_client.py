@@ -312,6 +312,15 @@ def test_pages_of_one_big_job_are_fetched_concurrently_but_capped(dataset):
         assert 1 < server.stats.max_in_flight <= 3
 
 
+def test_pages_are_sequential_when_concurrent_pages_is_off(dataset):
+    big = max(dataset.job_ids(), key=lambda i: dataset.complete_job(i).get("total", 0))
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=5) as server:
+        client = client_for(server, max_concurrency=3, page_size=10, concurrent_pages=False)
+        assert client.fetch_job(big).raw == dataset.complete_job(big)
+        assert server.stats.max_in_flight == 1
+        assert server.stats.requests > 30
+
+
 def test_fetch_jobs_pulls_ids_lazily(emulator, dataset):
     client = client_for(emulator, max_concurrency=3)
     pulled = 0
