@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from typing import Any
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import CloudglueError
 from pipeline.cloudglue.models import Job
+from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.raw import RawStore
 
@@ -41,9 +42,6 @@ class LandingResult:
     @property
     def listed(self) -> int:
         return sum(self.jobs_by_status.values())
-
-
-ProgressCallback = Callable[[str, dict[str, Any]], None]
 
 
 def land_day(

@@ -10,6 +10,7 @@ from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError
 from pipeline.defs.checks import CHECK_SPECS, check_results
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
+from pipeline.progress import current_reporter
 from pipeline.storage.raw import RawStore
 from pipeline.sync import build_day, land_day
 from pipeline.tables import TABLE_DESCRIPTIONS, TABLE_NAMES
@@ -50,7 +51,7 @@ def raw_extract_jobs(
     store = RawStore(data_dir.root)
     try:
         with cloudglue.get_client() as client:
-            result = land_day(client, store, day)
+            result = land_day(client, store, day, progress=current_reporter())
     except (AuthError, ConfigError) as exc:
         # Waiting will not fix a wrong key or URL.
         raise dg.Failure(description=f"{day}: {exc}", allow_retries=False) from None
