@@ -4,10 +4,686 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
+import importlib.resources
+import io
+import json
 import logging
+import os
+import shutil
+import subprocess
 import sys
-from collections.abc import Sequence
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
+
+# ---- shared settings ---------------------------------------------------------------------
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+DEFAULT_DATA_DIR = "data"
+DEMO_DATA_DIR = "data/demo"
+DEMO_SEED = 42
+DEMO_JOBS = 42
+DEMO_DAYS = 10
+DEMO_API_KEY = "emulator-key"
+_DEMO_MARKER = ".cloudglue-demo"
+API_KEY_ENV = "CLOUDGLUE_API_KEY"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class CliError(Exception):
+    """A one-line error for the user; ``code`` is the exit status (2 usage, 1 anything else)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to ./.dagster_home, created with the packaged dagster.yaml.
+
+    Set in ``os.environ`` too, so in-process runs and ``dagster dev`` share one instance and the
+    UI shows the CLI's runs.
+    """
+    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        config = home / "dagster.yaml"
+        if not config.exists():
+            packaged = importlib.resources.files("pipeline").joinpath("dagster.yaml")
+            config.write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
+    except OSError as exc:
+        raise CliError(
+            f"cannot set up DAGSTER_HOME {home}: {exc.strerror or exc}; "
+            "set DAGSTER_HOME to a writable directory"
+        ) from None
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _data_dir(flag: str | None, default: str = DEFAULT_DATA_DIR) -> Path:
+    return Path(flag or os.environ.get("CLOUDGLUE_DATA_DIR") or default).absolute()
+
+
+def _check_writable(data_dir: Path) -> None:
+    """Fail before any network call when the tables could not be written."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise CliError(
+            f"data dir {data_dir} is not writable ({exc.strerror or exc}): "
+            "pass --data-dir or set CLOUDGLUE_DATA_DIR to a writable directory"
+        ) from None
+
+
+def _iso_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
+def _positive_number(kind: type) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be > 0")
+        return value
+
+    return parse
+
+
+def _retries(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
+def _partition_start() -> dt.date:
+    """The first day of the daily partitions (CLOUDGLUE_START_DATE, read by the definitions)."""
+    try:
+        from pipeline.defs.partitions import daily_partitions
+    except Exception:
+        raise CliError(
+            f"CLOUDGLUE_START_DATE={os.environ.get('CLOUDGLUE_START_DATE', '')!r} is not a date: "
+            "set it as YYYY-MM-DD",
+            code=2,
+        ) from None
+    return daily_partitions.start.date()
+
+
+def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) -> list[dt.date]:
+    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range."""
+    if first > today:
+        raise CliError(
+            f"--from {first} is in the future (today is {today} UTC): pass a day up to {today}",
+            code=2,
+        )
+    if last > today:
+        raise CliError(
+            f"--to {last} is in the future (today is {today} UTC): pass --to {today} or omit it",
+            code=2,
+        )
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
+    if first < start:
+        raise CliError(
+            f"--from {first} is before the first partition {start} (CLOUDGLUE_START_DATE): "
+            f"pass --from {start} or later, or set CLOUDGLUE_START_DATE={first}",
+            code=2,
+        )
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+@dataclass
+class ApiOptions:
+    """The flags that configure CloudglueResource; None keeps the resource's default."""
+
+    base_url: str | None = None
+    max_concurrency: int | None = None
+    timeout_seconds: float | None = None
+    max_retries: int | None = None
+    max_requests_per_second: float | None = None
+
+    def resource_kwargs(self) -> dict[str, Any]:
+        return {k: v for k, v in vars(self).items() if v is not None}
+
+
+def _check_api_config(options: ApiOptions) -> None:
+    """Key present and well-formed, base URL and limits valid: all without a network call."""
+    from pipeline.cloudglue.client import CloudglueClient
+    from pipeline.cloudglue.errors import ConfigError
+    from pipeline.defs.resources import CloudglueResource
+
+    if not os.environ.get(API_KEY_ENV, "").strip():
+        raise CliError(
+            f"{API_KEY_ENV} is not set: export {API_KEY_ENV}=<your Cloudglue API key> "
+            "(`cloudglue-pipeline demo` needs none)"
+        )
+    fields = CloudglueResource.model_fields
+    settings = {name: f.default for name, f in fields.items() if name != "api_key"}
+    settings.update(options.resource_kwargs())
+    try:
+        # The key comes from the environment here too, as in the runs.
+        CloudglueClient(
+            base_url=settings["base_url"],
+            timeout=settings["timeout_seconds"],
+            max_retries=settings["max_retries"],
+            max_concurrency=settings["max_concurrency"],
+            max_requests_per_second=settings["max_requests_per_second"],
+        ).close()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+
+# ---- sync ----------------------------------------------------------------------------------
+
+
+def _add_sync(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sync",
+        help="land UTC days of Cloudglue extract jobs as Parquet (default: yesterday and today)",
+        description=(
+            "Materialize the day partitions --from..--to (inclusive, UTC) through the Dagster "
+            "assets, one run per day, on the Dagster instance at DAGSTER_HOME (default "
+            "./.dagster_home), so `make dev` shows the runs. Needs CLOUDGLUE_API_KEY. "
+            "Exit status: 0 done, 1 failed (the cause is printed), 2 usage error."
+        ),
+    )
+    p.add_argument(
+        "--from", dest="first", type=_iso_day, metavar="DATE", help="first day (default yesterday)"
+    )
+    p.add_argument(
+        "--to", dest="last", type=_iso_day, metavar="DATE", help="last day (default today, UTC)"
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="output directory (CLOUDGLUE_DATA_DIR, else ./data)"
+    )
+    _add_api_flags(p)
+    p.add_argument("--quiet", action="store_true", help="print errors only")
+    p.set_defaults(func=_run_sync)
+
+
+def _add_api_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--base-url",
+        metavar="URL",
+        help="API base URL (CLOUDGLUE_BASE_URL, else https://api.cloudglue.dev/v1)",
+    )
+    p.add_argument(
+        "--concurrency",
+        type=_positive_number(int),
+        metavar="N",
+        help="HTTP requests in flight at most (default 16)",
+    )
+    p.add_argument(
+        "--timeout",
+        type=_positive_number(float),
+        metavar="SECONDS",
+        help="seconds per request (default 30)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=_retries,
+        metavar="N",
+        help="retries per request after the first (default 6)",
+    )
+    p.add_argument(
+        "--max-rps",
+        type=_positive_number(float),
+        metavar="RPS",
+        help="cap on requests per second (default: no cap)",
+    )
+
+
+def _api_options(args: argparse.Namespace) -> ApiOptions:
+    return ApiOptions(
+        base_url=args.base_url,
+        max_concurrency=args.concurrency,
+        timeout_seconds=args.timeout,
+        max_retries=args.max_retries,
+        max_requests_per_second=args.max_rps,
+    )
+
+
+def _run_sync(args: argparse.Namespace) -> int:
+    today = _utc_today()
+    start = _partition_start()
+    first = args.first or max(today - dt.timedelta(days=1), start)
+    last = args.last or today
+    days = check_days(first, last, today, start)
+    options = _api_options(args)
+    _check_api_config(options)
+    data_dir = _data_dir(args.data_dir)
+    _check_writable(data_dir)
+    ensure_dagster_home()
+    ok, _ = sync_days(days, data_dir, options, quiet=args.quiet)
+    return 0 if ok else 1
+
+
+def _metadata_value(value: Any) -> Any:
+    return getattr(value, "value", value)
+
+
+def _day_summary(day: dt.date, result: Any, seconds: float) -> DaySummary:
+    summary = DaySummary(day=day, seconds=seconds, ok=result.success)
+    for event in result.get_asset_materialization_events():
+        key = event.asset_key.to_user_string()
+        md = {k: _metadata_value(v) for k, v in event.materialization.metadata.items()}
+        if key == "raw_extract_jobs":
+            summary.listed = int(md.get("jobs_listed", 0))
+            summary.by_status = dict(md.get("jobs_by_status") or {})
+            summary.fetched = int(md.get("jobs_fetched", 0))
+            summary.already_landed = int(md.get("jobs_already_landed", 0))
+            summary.skipped = int(md.get("jobs_skipped", 0))
+        elif key == "segment_entities":
+            summary.segment_rows = int(md.get("dagster/row_count", 0))
+    summary.failed_checks = sorted(
+        f"{e.asset_key.to_user_string()}.{e.check_name}"
+        for e in result.get_asset_check_evaluations()
+        if not e.passed
+    )
+    return summary
+
+
+def _first_line(text: str) -> str:
+    return (text.strip().splitlines() or [""])[0]
+
+
+def failure_cause(day: dt.date, result: Any) -> str:
+    """One line saying why a day's run failed, from its step failure event."""
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            return _first_line(data.user_failure_data.description)
+        error = data.error
+        while (
+            error is not None and error.cause is not None and error.cls_name.startswith("Dagster")
+        ):
+            error = error.cause
+        if error is not None:
+            message = _first_line(error.message).removeprefix(f"{error.cls_name}: ")
+            message = message.split(": ", 1)[-1] if message.startswith("pipeline.") else message
+            return f"{day}: {error.cls_name}: {message}"
+    return f"{day}: the run failed; open it in the Dagster UI (`make dev`) for the details"
+
+
+def sync_days(
+    days: Sequence[dt.date], data_dir: Path, options: ApiOptions, *, quiet: bool = False
+) -> tuple[bool, list[DaySummary]]:
+    """Materialize each day through the Dagster assets, one in-process run per day.
+
+    Stops at the first failed day (its cause is printed) and prints the summary of the days run.
+    Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches Dagster only as an
+    EnvVar, never in the run config or the event log.
+    """
+    import dagster as dg
+
+    # Beta/preview notes about our own definitions are for their authors, not for this output.
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.simplefilter("ignore", category)
+
+    from pipeline.defs.assets import RETRIES_TAG, cloudglue_tables, raw_extract_jobs
+    from pipeline.defs.resources import CloudglueResource, DataDirResource
+
+    resources = {
+        "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV), **options.resource_kwargs()),
+        "data_dir": DataDirResource(path=str(data_dir)),
+    }
+    # Dagster's console logs would drown the progress line; the CLI prints the cause itself.
+    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    reporter = None if quiet else ProgressReporter(sys.stderr)
+    summaries: list[DaySummary] = []
+    started = time.monotonic()
+    cause: str | None = None
+    with dg.DagsterInstance.get() as instance, reporting(reporter):
+        if reporter:
+            reporter.start(len(days))
+        for day in days:
+            if reporter:
+                reporter.start_day(day)
+            day_started = time.monotonic()
+            result = dg.materialize(
+                [raw_extract_jobs, cloudglue_tables],
+                partition_key=day.isoformat(),
+                instance=instance,
+                resources=resources,
+                run_config=run_config,
+                tags={RETRIES_TAG: "off"},
+                raise_on_error=False,
+            )
+            summary = _day_summary(day, result, time.monotonic() - day_started)
+            summaries.append(summary)
+            if reporter:
+                reporter.finish_day(summary)
+            if not result.success:
+                cause = failure_cause(day, result)
+                break
+    if reporter:
+        reporter.close()
+    if not quiet:
+        print(render_summary(summaries, time.monotonic() - started), flush=True)
+    if cause is not None:
+        print(f"error: {cause}", file=sys.stderr)
+        print(
+            f"re-run from the failed day: cloudglue-pipeline sync --from {summaries[-1].day} "
+            f"--to {days[-1]}",
+            file=sys.stderr,
+        )
+    return cause is None, summaries
+
+
+# ---- query ---------------------------------------------------------------------------------
+
+
+def view_statements(data_dir: Path) -> list[str]:
+    """``CREATE VIEW`` per table that has Parquet files (hive ``created_date``, all columns)."""
+    from pipeline.tables import TABLE_NAMES
+
+    statements = []
+    for table in TABLE_NAMES:
+        root = data_dir / "tables" / table
+        if not root.is_dir() or next(root.glob("*/*.parquet"), None) is None:
+            continue
+        pattern = str(root / "**" / "*.parquet").replace("'", "''")
+        statements.append(
+            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
+            "hive_partitioning=true, union_by_name=true);"
+        )
+    return statements
+
+
+def connect(data_dir: Path) -> Any:
+    """An in-memory DuckDB connection with one view per table of ``data_dir``."""
+    import duckdb
+
+    statements = view_statements(data_dir)
+    if not statements:
+        raise CliError(
+            f"no tables under {data_dir}: run `cloudglue-pipeline sync` (or `demo`) first, "
+            "or pass --data-dir / set CLOUDGLUE_DATA_DIR"
+        )
+    con = duckdb.connect()
+    for statement in statements:
+        con.execute(statement)
+    return con
+
+
+def _add_query(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "query",
+        help="run SQL over the tables with DuckDB (no SQL: an interactive duckdb shell)",
+        description=(
+            "Run one SQL statement with DuckDB over views named after the tables (extract_jobs, "
+            "video_entities, segment_entities, chapters, shots, entity_values; each has a "
+            "created_date column). Without SQL, open the duckdb CLI with the views defined."
+        ),
+    )
+    p.add_argument("sql", nargs="?", help="the SQL to run")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (CLOUDGLUE_DATA_DIR, else ./data)"
+    )
+    p.set_defaults(func=_run_query)
+
+
+def _run_query(args: argparse.Namespace) -> int:
+    data_dir = _data_dir(args.data_dir)
+    if args.sql is None:
+        return _interactive(data_dir)
+    import duckdb
+
+    con = connect(data_dir)
+    try:
+        cursor = con.execute(args.sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall() if columns else []
+    except duckdb.Error as exc:
+        raise CliError(f"{type(exc).__name__}: {exc}") from None
+    sys.stdout.write(format_rows(columns, rows, args.format))
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """Rows as an aligned text table (long cells cut), CSV, or a JSON array of objects."""
+    if fmt == "json":
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(records, default=_json_default, ensure_ascii=False, indent=1) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else _csv_value(v) for v in row])
+        return out.getvalue()
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        for i in range(len(columns))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    lines = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
+    return value
+
+
+def _interactive(data_dir: Path) -> int:
+    statements = view_statements(data_dir)
+    if not statements:
+        connect(data_dir)  # raises the "no tables" error
+    duckdb_cli = shutil.which("duckdb")
+    if duckdb_cli:
+        return subprocess.call([duckdb_cli, "-cmd", " ".join(statements)])
+    print(
+        "error: the duckdb CLI is not on PATH. Install it (https://duckdb.org/docs/installation), "
+        'or run SQL with `cloudglue-pipeline query "SELECT ..."`. The views, to paste into any '
+        "DuckDB client:",
+        file=sys.stderr,
+    )
+    print("\n".join(statements))
+    return 1
+
+
+# ---- demo ----------------------------------------------------------------------------------
+
+DEMO_QUERIES: tuple[tuple[str, str], ...] = (
+    (
+        "Jobs and segment entities by job status",
+        "SELECT j.status, count(DISTINCT j.job_id) AS jobs, count(s.job_id) AS segment_entities\n"
+        "FROM extract_jobs j LEFT JOIN segment_entities s USING (job_id)\n"
+        "GROUP BY j.status ORDER BY jobs DESC, j.status",
+    ),
+    (
+        "Most common entity paths (array indices collapsed)",
+        "SELECT regexp_replace(path, '\\[[0-9]+\\]', '[]', 'g') AS path_pattern,\n"
+        "       count(*) AS leaves, count(DISTINCT job_id) AS jobs\n"
+        "FROM entity_values GROUP BY path_pattern ORDER BY leaves DESC, path_pattern LIMIT 8",
+    ),
+    (
+        "Chapters per narrative job",
+        "SELECT job_id, count(*) AS chapters, round(max(end_time) / 60, 1) AS minutes\n"
+        "FROM chapters GROUP BY job_id ORDER BY chapters DESC, job_id LIMIT 5",
+    ),
+)
+
+
+def _add_demo(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "demo",
+        help="sync a synthetic dataset from the built-in emulator (no key, no network)",
+        description=(
+            f"Serve {DEMO_JOBS} synthetic jobs over the {DEMO_DAYS} days ending today (seed "
+            f"{DEMO_SEED}) from the emulator on a free loopback port, sync every day into "
+            "--data-dir, then print the row counts and a few example DuckDB queries."
+        ),
+    )
+    p.add_argument(
+        "--data-dir", metavar="DIR", help=f"output directory (default ./{DEMO_DATA_DIR})"
+    )
+    p.set_defaults(func=_run_demo)
+
+
+def _prepare_demo_dir(data_dir: Path) -> None:
+    """Start from an empty demo dir; never wipe a directory the demo did not create."""
+    marker = data_dir / _DEMO_MARKER
+    if data_dir.exists() and any(data_dir.iterdir()) and not marker.exists():
+        raise CliError(
+            f"{data_dir} is not empty and was not made by the demo: "
+            "pass an empty or new --data-dir",
+            code=2,
+        )
+    for sub in ("tables", "raw"):
+        shutil.rmtree(data_dir / sub, ignore_errors=True)
+    _check_writable(data_dir)
+    marker.touch()
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from pipeline.emulator import Dataset, EmulatorServer
+
+    # Not CLOUDGLUE_DATA_DIR: that may hold real data, and the demo starts from an empty dir.
+    data_dir = Path(args.data_dir or DEMO_DATA_DIR).absolute()
+    dataset = Dataset(seed=DEMO_SEED, jobs=DEMO_JOBS, days=DEMO_DAYS)
+    days = dataset.days()
+    check_days(days[0], days[-1], _utc_today(), _partition_start())
+    _prepare_demo_dir(data_dir)
+    home = ensure_dagster_home()
+    # The emulator's key, not a secret; it still reaches Dagster only through EnvVar.
+    os.environ[API_KEY_ENV] = DEMO_API_KEY
+    print(
+        f"Emulator: {DEMO_JOBS} jobs over {days[0]}..{days[-1]} (seed {DEMO_SEED}); "
+        f"writing {data_dir}",
+        flush=True,
+    )
+    with EmulatorServer(dataset, api_key=DEMO_API_KEY) as server:
+        ok, _ = sync_days(days, data_dir, ApiOptions(base_url=server.base_url, max_retries=1))
+    if not ok:
+        return 1
+    con = connect(data_dir)
+    from pipeline.tables import TABLE_NAMES
+
+    present = {row[0] for row in con.execute("SELECT view_name FROM duckdb_views()").fetchall()}
+    counts = [
+        (t, con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] if t in present else 0)
+        for t in TABLE_NAMES
+    ]
+    print("\nRows per table:")
+    print(format_rows(["table", "rows"], counts, "table"), end="")
+    for title, sql in DEMO_QUERIES:
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description]
+        print(f"\n{title}:\n{sql};\n")
+        print(format_rows(columns, cursor.fetchall(), "table"), end="")
+    rel = os.path.relpath(data_dir)
+    print(
+        f"""
+Query it yourself:
+  cloudglue-pipeline query --data-dir {rel} "SELECT * FROM segment_entities LIMIT 5"
+  python -c "import pipeline; print(pipeline.read_table('chapters', '{rel}'))"
+Open the Dagster UI on the same runs and data (DAGSTER_HOME={home}):
+  CLOUDGLUE_DATA_DIR={rel} make dev      # then http://127.0.0.1:3000
+To re-run days from the UI, serve the same data in another terminal first:
+  cloudglue-pipeline emulator --seed {DEMO_SEED} --jobs {DEMO_JOBS} --days {DEMO_DAYS} --port 8765
+  CLOUDGLUE_DATA_DIR={rel} CLOUDGLUE_API_KEY={DEMO_API_KEY} \\
+    CLOUDGLUE_BASE_URL=http://127.0.0.1:8765/v1 make dev"""
+    )
+    return 0
+
+
+# ---- dev -----------------------------------------------------------------------------------
+
+
+def _add_dev(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "dev",
+        help="run the Dagster UI and daemon (`dagster dev`) on DAGSTER_HOME",
+        description=(
+            "Run `dagster dev -w workspace.yaml` with DAGSTER_HOME defaulting to ./.dagster_home "
+            "(the instance `sync` and `demo` use). Arguments after `--` go to `dagster dev`."
+        ),
+    )
+    p.add_argument("dagster_args", nargs=argparse.REMAINDER, help="e.g. -- --port 3001")
+    p.set_defaults(func=_run_dev)
+
+
+def dev_command(extra: Sequence[str] = ()) -> list[str]:
+    """The ``dagster dev`` command line: the repo's workspace.yaml (cwd first), else the module."""
+    dagster = Path(sys.executable).with_name("dagster")
+    exe = str(dagster) if dagster.exists() else shutil.which("dagster") or "dagster"
+    for candidate in (Path.cwd() / "workspace.yaml", _REPO_ROOT / "workspace.yaml"):
+        if candidate.is_file():
+            target = ["-w", str(candidate)]
+            break
+    else:
+        target = ["-m", "pipeline.definitions"]
+    extra = list(extra)
+    if extra[:1] == ["--"]:
+        extra = extra[1:]
+    return [exe, "dev", *target, *extra]
+
+
+def _run_dev(args: argparse.Namespace) -> int:
+    home = ensure_dagster_home()
+    command = dev_command(args.dagster_args)
+    print(f"DAGSTER_HOME={home}\n$ {' '.join(command)}", file=sys.stderr, flush=True)
+    try:
+        os.execv(command[0], command)
+    except OSError as exc:
+        raise CliError(
+            f"cannot run {command[0]} ({exc.strerror or exc}): reinstall with `make dev`"
+        ) from None
+
+
+# ---- emulator ------------------------------------------------------------------------------
 
 _FAULT_HELP = """\
 --fault NAME=VALUE (repeatable) configures FaultConfig; every rate is the share (0..1) of
@@ -109,6 +785,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Land Cloudglue extraction results as partitioned Parquet.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
+    _add_sync(subparsers)
+    _add_demo(subparsers)
+    _add_query(subparsers)
+    _add_dev(subparsers)
     _add_emulator(subparsers)
     return parser
 
@@ -116,7 +796,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``cloudglue-pipeline``; returns the process exit code."""
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
