@@ -15,6 +15,30 @@ from typing import Any
 
 KNOWN_STATUSES = frozenset({"pending", "processing", "completed", "failed", "not_applicable"})
 TERMINAL_STATUSES = frozenset({"completed", "failed", "not_applicable"})
+# The fields the API documents; everything else an object carries is kept as "extra".
+JOB_FIELDS = frozenset(
+    {
+        "job_id",
+        "status",
+        "url",
+        "created_at",
+        "segmentation_id",
+        "extract_config",
+        "error",
+        "data",
+        "chapters",
+        "shots",
+        "total",
+        "limit",
+        "offset",
+        "total_chapters",
+        "total_shots",
+    }
+)
+DATA_FIELDS = frozenset({"entities", "segment_entities", "thumbnail_url"})
+SEGMENT_FIELDS = frozenset({"start_time", "end_time", "entities", "thumbnail_url"})
+CHAPTER_FIELDS = frozenset({"index", "start_time", "end_time", "description"})
+SHOT_FIELDS = frozenset({"index", "start_time", "end_time"})
 
 
 def _number(value: Any) -> float | None:
@@ -39,8 +63,6 @@ class SegmentEntity:
     thumbnail_url: str | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    _KNOWN = frozenset({"start_time", "end_time", "entities", "thumbnail_url"})
-
     @classmethod
     def from_api(cls, index: int, obj: Any) -> SegmentEntity:
         if not isinstance(obj, Mapping):
@@ -52,7 +74,7 @@ class SegmentEntity:
             end_time=_number(obj.get("end_time")),
             entities=obj.get("entities"),
             thumbnail_url=thumb if isinstance(thumb, str) else None,
-            extra=_extra(obj, cls._KNOWN),
+            extra=_extra(obj, SEGMENT_FIELDS),
         )
 
 
@@ -63,8 +85,6 @@ class Chapter:
     end_time: float | None
     description: str | None
     extra: Mapping[str, Any] = field(default_factory=dict)
-
-    _KNOWN = frozenset({"index", "start_time", "end_time", "description"})
 
     @classmethod
     def from_api(cls, position: int, obj: Any) -> Chapter:
@@ -77,7 +97,7 @@ class Chapter:
             start_time=_number(obj.get("start_time")),
             end_time=_number(obj.get("end_time")),
             description=desc if isinstance(desc, str) else None,
-            extra=_extra(obj, cls._KNOWN),
+            extra=_extra(obj, CHAPTER_FIELDS),
         )
 
 
@@ -88,8 +108,6 @@ class Shot:
     end_time: float | None
     extra: Mapping[str, Any] = field(default_factory=dict)
 
-    _KNOWN = frozenset({"index", "start_time", "end_time"})
-
     @classmethod
     def from_api(cls, position: int, obj: Any) -> Shot:
         if not isinstance(obj, Mapping):
@@ -99,7 +117,7 @@ class Shot:
             index=index if isinstance(index, int) and not isinstance(index, bool) else position,
             start_time=_number(obj.get("start_time")),
             end_time=_number(obj.get("end_time")),
-            extra=_extra(obj, cls._KNOWN),
+            extra=_extra(obj, SHOT_FIELDS),
         )
 
 
@@ -133,26 +151,6 @@ class Job:
     extra: Mapping[str, Any] = field(default_factory=dict)
     issues: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
-
-    _KNOWN = frozenset(
-        {
-            "job_id",
-            "status",
-            "url",
-            "created_at",
-            "segmentation_id",
-            "extract_config",
-            "error",
-            "data",
-            "chapters",
-            "shots",
-            "total",
-            "limit",
-            "offset",
-            "total_chapters",
-            "total_shots",
-        }
-    )
 
     @property
     def created_date(self) -> dt.date | None:
@@ -228,7 +226,7 @@ class Job:
             shots=tuple(Shot.from_api(i, s) for i, s in enumerate(shots)),
             total=total if isinstance(total, int) and not isinstance(total, bool) else None,
             thumbnail_url=thumb if isinstance(thumb, str) else None,
-            extra=_extra(obj, cls._KNOWN),
+            extra=_extra(obj, JOB_FIELDS),
             issues=tuple(issues),
             raw=obj,
         )

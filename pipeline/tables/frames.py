@@ -25,7 +25,14 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.cloudglue.models import created_at_ms
+from pipeline.cloudglue.models import (
+    CHAPTER_FIELDS,
+    DATA_FIELDS,
+    JOB_FIELDS,
+    SEGMENT_FIELDS,
+    SHOT_FIELDS,
+    created_at_ms,
+)
 from pipeline.tables.flatten import (
     flatten_into,
     leaf_columns,
@@ -144,29 +151,6 @@ DEFAULT_MAX_ROWS = {
 }
 DEFAULT_MAX_BYTES = 64 * 2**20
 
-_KNOWN_JOB = frozenset(
-    {
-        "job_id",
-        "status",
-        "url",
-        "created_at",
-        "segmentation_id",
-        "extract_config",
-        "error",
-        "data",
-        "chapters",
-        "shots",
-        "total",
-        "limit",
-        "offset",
-        "total_chapters",
-        "total_shots",
-    }
-)
-_KNOWN_DATA = frozenset({"entities", "segment_entities", "thumbnail_url"})
-_KNOWN_SEGMENT = frozenset({"start_time", "end_time", "entities", "thumbnail_url"})
-_KNOWN_CHAPTER = frozenset({"index", "start_time", "end_time", "description"})
-_KNOWN_SHOT = frozenset({"index", "start_time", "end_time"})
 _ENABLE_FLAGS = (
     "enable_video_level_entities",
     "enable_segment_level_entities",
@@ -460,9 +444,9 @@ class JobRows:
             if isinstance(segs, list):
                 self._add_segments(job_id, segs)
         if isinstance(chapters, list):
-            self._add_items(self.acc["chapters"], job_id, chapters, _KNOWN_CHAPTER, True)
+            self._add_items(self.acc["chapters"], job_id, chapters, CHAPTER_FIELDS, True)
         if isinstance(shots, list):
-            self._add_items(self.acc["shots"], job_id, shots, _KNOWN_SHOT, False)
+            self._add_items(self.acc["shots"], job_id, shots, SHOT_FIELDS, False)
         return job_id
 
     def _add_job_row(
@@ -478,12 +462,12 @@ class JobRows:
         f = acc.fixed
         config = job.get("extract_config")
         cfg = config if isinstance(config, Mapping) else {}
-        extra = {k: v for k, v in job.items() if k not in _KNOWN_JOB}
+        extra = {k: v for k, v in job.items() if k not in JOB_FIELDS}
         for key in ("chapters", "shots"):
             if key in job and not isinstance(job[key], list | type(None)):
                 extra[key] = job[key]
         if data_map is not None:
-            data_extra = {k: v for k, v in data_map.items() if k not in _KNOWN_DATA}
+            data_extra = {k: v for k, v in data_map.items() if k not in DATA_FIELDS}
             if data_extra:
                 extra["data"] = data_extra
         elif data is not None:
@@ -560,7 +544,7 @@ class JobRows:
             c_ents.append(text)
             c_item.append(None)
             for key, value in seg.items():
-                if key in _KNOWN_SEGMENT or value is None:
+                if key in SEGMENT_FIELDS or value is None:
                     continue
                 if type(value) is dict:
                     flatten_into(value, (key,), 1, acc.dynamic, acc.rows)
