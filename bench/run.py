@@ -1,0 +1,403 @@
+"""End-to-end benchmark: our sync against a plain ``requests`` + pandas baseline, same emulator.
+
+The emulator (``EmulatorServer`` over a ``Dataset`` sized by the workload) runs in its own
+process, so its CPU is neither ours nor the baseline's. Each measured run is a fresh subprocess
+in a fresh data directory; CPU seconds are the subprocess's user + system time including its own
+children (``os.wait4``), peak RSS is the highest sampled sum of RSS over the subprocess and its
+children (psutil, every 10 ms). Requests are counted by the emulator.
+
+* ours (``--mode cli``): ``cloudglue-pipeline sync --from D --to D --data-dir X`` (Dagster
+  in-process runs, the real product path), then the same command again on the same data
+  directory (``resync``: nothing new upstream).
+* ours (``--mode direct``): ``land_day`` + ``build_day`` in a subprocess, without Dagster.
+* baseline: a sequential ``requests`` loop (list pages, then every completed job's pages with
+  ``limit=100``), ``pd.json_normalize`` of the segment entities (and of the listing), then
+  ``DataFrame.to_parquet``. Object columns (lists, and ``speaker_count`` being 2 or "several")
+  are cast to JSON text first: without that ``to_parquet`` raises on this data.
+
+Every run is checked (row counts against the dataset), and the table shows medians of the runs.
+
+    /tmp/venv0/bin/python bench/run.py [--workload small day] [--latency-ms 50 0] [--runs 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pyarrow.parquet as pq
+
+DAY = dt.date(2026, 1, 15)
+KEY = "bench-key"
+SEED = 7
+CONCURRENCY = 16
+OUT = Path(__file__).resolve().parent / "out"
+
+# name -> (jobs, target segment entities in the day)
+WORKLOADS: dict[str, tuple[int, int]] = {
+    "small": (50, 10_000),
+    "day": (1_000, 200_000),
+    "big-day": (5_000, 1_000_000),
+}
+
+
+# ---- the emulator process ------------------------------------------------------------------
+
+
+def _dataset_args(workload: str) -> dict[str, Any]:
+    """Dataset arguments whose segment-entity total is close to the workload's target."""
+    from pipeline.emulator import Dataset
+
+    jobs, target = WORKLOADS[workload]
+    mean = target / jobs
+    ds = Dataset(seed=SEED, jobs=jobs, days=1, end_date=DAY, mean_segments=mean)
+    mean *= target / max(1, ds.segment_entity_count())
+    return {"seed": SEED, "jobs": jobs, "days": 1, "end_date": DAY, "mean_segments": mean}
+
+
+def _emulator_main(conn: Any, dataset_args: dict[str, Any], latency_ms: float) -> None:
+    from pipeline.emulator import Dataset, EmulatorServer
+
+    ds = Dataset(**dataset_args)
+    server = EmulatorServer(ds, api_key=KEY, latency_ms=latency_ms).start()
+    conn.send((server.base_url, ds.segment_entity_count()))
+    while True:
+        cmd = conn.recv()
+        if cmd == "stop":
+            server.stop()
+            conn.send(None)
+            return
+        if cmd == "reset":
+            server.stats.reset()
+            conn.send(None)
+        elif cmd == "requests":
+            conn.send(server.stats.requests)
+
+
+class Emulator:
+    """The emulator in a separate process, with its request counter reachable over a pipe."""
+
+    def __init__(self, workload: str, latency_ms: float) -> None:
+        ctx = mp.get_context("spawn")
+        self._conn, child = ctx.Pipe()
+        self._proc = ctx.Process(
+            target=_emulator_main, args=(child, _dataset_args(workload), latency_ms), daemon=True
+        )
+        self._proc.start()
+        self.base_url, self.segments = self._conn.recv()
+
+    def call(self, cmd: str) -> Any:
+        self._conn.send(cmd)
+        return self._conn.recv()
+
+    def close(self) -> None:
+        self.call("stop")
+        self._proc.join(10)
+
+
+# ---- one measured subprocess ---------------------------------------------------------------
+
+
+@dataclass
+class Measure:
+    wall: float
+    cpu: float
+    peak_rss: int
+    requests: int
+
+
+def _tree_rss(proc: psutil.Process) -> int:
+    total = 0
+    for p in [proc, *proc.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_info().rss
+    return total
+
+
+def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = None) -> Measure:
+    """Run ``cmd`` to completion; wall, CPU (incl. its children), peak tree RSS, requests."""
+    emulator.call("reset")
+    peak = 0
+    done = threading.Event()
+    started = time.perf_counter()
+    popen = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.append(popen.stdout.read()), daemon=True)
+    reader.start()
+
+    def sample() -> None:
+        nonlocal peak
+        proc = psutil.Process(popen.pid)
+        while not done.is_set():
+            try:
+                peak = max(peak, _tree_rss(proc))
+            except psutil.Error:
+                return
+            done.wait(0.01)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, status, usage = os.wait4(popen.pid, 0)
+    wall = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    reader.join()
+    popen.returncode = os.waitstatus_to_exitcode(status)
+    if popen.returncode != 0:
+        sys.stderr.write(b"".join(out).decode(errors="replace")[-4000:])
+        raise SystemExit(f"{cmd[:4]}... exited with {popen.returncode}")
+    return Measure(
+        wall=wall,
+        cpu=usage.ru_utime + usage.ru_stime,
+        peak_rss=max(peak, usage.ru_maxrss * 1024),
+        requests=emulator.call("requests"),
+    )
+
+
+def _rows(data_dir: Path, table: str) -> int:
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in data_dir.rglob(f"{table}/**/*.parquet"))
+
+
+# ---- the two contestants, run as ``bench/run.py --child ...`` ------------------------------
+
+
+def child_direct(base_url: str, data_dir: Path, concurrency: int) -> None:
+    """``land_day`` + ``build_day`` without Dagster."""
+    from pipeline.cloudglue.client import CloudglueClient
+    from pipeline.storage.raw import RawStore
+    from pipeline.sync import build_day, land_day
+
+    with CloudglueClient(KEY, base_url, max_concurrency=concurrency) as client:
+        land_day(client, RawStore(data_dir), DAY)
+    build_day(data_dir, DAY)
+
+
+def child_baseline(base_url: str, data_dir: Path) -> None:
+    """What a person would write first: sequential requests, json_normalize, to_parquet."""
+    import pandas as pd
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {KEY}"
+    lo = int(dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    hi = lo + 86_400_000
+    listed: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        params = {
+            "limit": 100,
+            "offset": offset,
+            "include_data": "false",
+            "created_after": (DAY - dt.timedelta(days=1)).isoformat(),
+            "created_before": (DAY + dt.timedelta(days=1)).isoformat(),
+        }
+        page = session.get(f"{base_url}/extract", params=params, timeout=60).json()
+        listed += [j for j in page["data"] if lo <= j["created_at"] < hi]
+        offset += len(page["data"])
+        if not page["data"] or offset >= page["total"]:
+            break
+    segments: list[dict[str, Any]] = []
+    for job in listed:
+        if job["status"] != "completed":
+            continue
+        offset = 0
+        while True:
+            params = {"limit": 100, "offset": offset, "include_chapters": "true"}
+            params["include_shots"] = "true"
+            url = f"{base_url}/extract/{job['job_id']}"
+            page = session.get(url, params=params, timeout=60).json()
+            for seg in page["data"]["segment_entities"]:
+                segments.append({"job_id": job["job_id"], "segment_index": offset, **seg})
+                offset += 1
+            if offset >= page["total"] or not page["data"]["segment_entities"]:
+                break
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for name, records in (("jobs", listed), ("segment_entities", segments)):
+        frame = pd.json_normalize(records, sep="__")
+        for col in frame.columns[frame.dtypes == "object"]:
+            frame[col] = frame[col].map(
+                lambda v: v if v is None or isinstance(v, str) else json.dumps(v)
+            )
+        frame.to_parquet(data_dir / f"{name}.parquet", compression="zstd")
+
+
+# ---- the harness ---------------------------------------------------------------------------
+
+
+def _cmd_ours(mode: str, base_url: str, data_dir: Path) -> tuple[list[str], dict[str, str]]:
+    env = dict(os.environ)
+    if mode == "direct":
+        cmd = [sys.executable, __file__, "--child", "direct", base_url, str(data_dir)]
+        return cmd, env
+    env.update(
+        CLOUDGLUE_API_KEY=KEY,
+        DAGSTER_HOME=str(OUT / "dagster_home"),
+        CLOUDGLUE_START_DATE=DAY.isoformat(),
+    )
+    (OUT / "dagster_home").mkdir(parents=True, exist_ok=True)
+    exe = Path(sys.executable).with_name("cloudglue-pipeline")
+    cmd = [str(exe), "sync", "--from", str(DAY), "--to", str(DAY), "--data-dir", str(data_dir)]
+    cmd += ["--base-url", base_url, "--concurrency", str(CONCURRENCY), "--quiet"]
+    return cmd, env
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def run_workload(
+    workload: str, latency_ms: float, modes: list[str], runs: int, baseline_runs: int
+) -> list[dict[str, Any]]:
+    emulator = Emulator(workload, latency_ms)
+    rows = []
+    try:
+        expected = emulator.segments
+        base_dir = OUT / f"{workload}-{latency_ms:g}ms"
+        shutil.rmtree(base_dir, ignore_errors=True)
+        results: dict[str, list[Measure]] = {}
+        resync: dict[str, list[Measure]] = {}
+        for mode in modes:
+            for i in range(runs):
+                data_dir = base_dir / f"{mode}-{i}"
+                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir)
+                first = measure(cmd, emulator, env)
+                got = _rows(data_dir / "tables", "segment_entities")
+                if got != expected:
+                    raise SystemExit(f"{mode}: {got} segment entities, expected {expected}")
+                again = measure(cmd, emulator, env)
+                results.setdefault(mode, []).append(first)
+                resync.setdefault(mode, []).append(again)
+                print(f"  {workload} {latency_ms:g}ms {mode} run {i}: {first} resync {again}")
+                shutil.rmtree(data_dir, ignore_errors=True)
+        for i in range(baseline_runs):
+            data_dir = base_dir / f"baseline-{i}"
+            cmd = [sys.executable, __file__, "--child", "baseline", emulator.base_url]
+            cmd.append(str(data_dir))
+            m = measure(cmd, emulator)
+            got = pq.ParquetFile(data_dir / "segment_entities.parquet").metadata.num_rows
+            if got != expected:
+                raise SystemExit(f"baseline: {got} segment entities, expected {expected}")
+            results.setdefault("baseline", []).append(m)
+            print(f"  {workload} {latency_ms:g}ms baseline run {i}: {m}")
+            shutil.rmtree(data_dir, ignore_errors=True)
+    finally:
+        emulator.close()
+    base = results.get("baseline")
+    for name, ms in results.items():
+        row: dict[str, Any] = {
+            "workload": workload,
+            "latency_ms": latency_ms,
+            "who": name,
+            "runs": len(ms),
+            "segments": expected,
+            "wall": _median([m.wall for m in ms]),
+            "cpu": _median([m.cpu for m in ms]),
+            "peak_rss": _median([m.peak_rss for m in ms]),
+            "requests": int(_median([m.requests for m in ms])),
+        }
+        row["rate"] = expected / row["wall"]
+        if latency_ms > 0:
+            row["floor"] = row["requests"] * latency_ms / 1000 / CONCURRENCY
+        if name in resync:
+            row["resync_wall"] = _median([m.wall for m in resync[name]])
+            row["resync_requests"] = int(_median([m.requests for m in resync[name]]))
+        if base and name != "baseline":
+            b_wall = _median([m.wall for m in base])
+            row["x_rate"] = b_wall / row["wall"]
+            row["x_cpu"] = row["cpu"] / _median([m.cpu for m in base])
+            row["x_rss"] = row["peak_rss"] / _median([m.peak_rss for m in base])
+        rows.append(row)
+    return rows
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model or platform.processor(),
+        "python": platform.python_version(),
+        "loadavg": os.getloadavg(),
+    }
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    head = (
+        "| workload | latency | who | runs | wall s | requests | seg ent/s | CPU s | peak RSS MiB "
+        "| ours/base rate | ours/base CPU | ours/base RSS | floor s | resync s (requests) |"
+    )
+    lines = [head, "|" + "---|" * 14]
+    for r in rows:
+        resync = f"{r['resync_wall']:.2f} ({r['resync_requests']})" if "resync_wall" in r else ""
+        floor = f"{r['floor']:.2f}" if "floor" in r else ""
+        lines.append(
+            f"| {r['workload']} | {r['latency_ms']:g} ms | {r['who']} | {r['runs']} "
+            f"| {r['wall']:.2f} | {r['requests']:,} | {r['rate']:,.0f} | {r['cpu']:.2f} "
+            f"| {r['peak_rss'] / 2**20:,.0f} "
+            f"| {_x(r.get('x_rate'))} | {_x(r.get('x_cpu'))} | {_x(r.get('x_rss'))} "
+            f"| {floor} | {resync} |"
+        )
+    return "\n".join(lines)
+
+
+def _x(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}×"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workload", nargs="+", default=["small", "day"], choices=WORKLOADS)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[50.0, 0.0])
+    parser.add_argument("--mode", nargs="+", default=["cli"], choices=["cli", "direct"])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline-runs", type=int, default=None, help="default: --runs")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        kind, base_url, data_dir = args.child
+        if kind == "direct":
+            child_direct(base_url, Path(data_dir), CONCURRENCY)
+        else:
+            child_baseline(base_url, Path(data_dir))
+        return 0
+    info = machine()
+    print(f"machine: {info}", flush=True)
+    rows: list[dict[str, Any]] = []
+    baseline_runs = args.runs if args.baseline_runs is None else args.baseline_runs
+    for workload in args.workload:
+        for latency in args.latency_ms:
+            rows += run_workload(workload, latency, args.mode, args.runs, baseline_runs)
+    info["loadavg_end"] = os.getloadavg()
+    table = render(rows)
+    print(f"\nmachine: {info}\n\n{table}")
+    OUT.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    (OUT / f"results-{stamp}.json").write_text(
+        json.dumps({"machine": info, "rows": rows}, indent=1, default=str)
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
