@@ -20,6 +20,7 @@ from pipeline.cloudglue.errors import CloudglueError
 from pipeline.cloudglue.models import Job
 from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
+from pipeline.storage.parquet import built_day
 from pipeline.storage.raw import RawStore
 
 
@@ -114,9 +115,24 @@ def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict
     }
 
 
+# Part of every build fingerprint: bump it when the tables built from the same landing change.
+BUILD_VERSION = "1"
+
+
 def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
-    """Rebuild the day's partitions of all six tables from its landing (bounded memory)."""
+    """Rebuild the day's partitions of all six tables from its landing (bounded memory).
+
+    A day whose landing has not changed since its last build (same listed jobs, same landed
+    files) is not rebuilt: the result describes the partitions already there, which keep the
+    ``fetched_at`` of the build that wrote them.
+    """
     store = RawStore(data_dir)
     listing = store.read_listing(day)
+    fingerprint = f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
+    built = built_day(data_dir, day, fingerprint)
+    if built is not None:
+        return built
     fetched_at = listing.listed_at if listing else dt.datetime.now(dt.UTC)
-    return write_day(data_dir, day, store.iter_day_jobs(day), fetched_at=fetched_at)
+    return write_day(
+        data_dir, day, store.iter_day_jobs(day), fetched_at=fetched_at, fingerprint=fingerprint
+    )

@@ -6,11 +6,16 @@ not grow with the size of the day. Files go to a staging dir outside ``tables/``
 table is complete, each partition directory is swapped in atomically. A failure (or a kill) before
 the swap leaves the previous partitions untouched; the next write removes the leftovers. Two
 writers of the same day serialize on a per-day fcntl lock.
+
+Each partition also holds ``_build.json`` (not a Parquet file, so readers' globs skip it): the
+caller's fingerprint of the input, the row and file counts. :func:`built_day` reads it back so an
+unchanged day is not rebuilt.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +48,7 @@ from pipeline.tables.frames import TABLES, JobRows, make_accumulator, to_pandas
 ROW_GROUP_SIZE = 128 * 1024
 PREVIEW_ROWS = 5
 _PREVIEW_CHARS = 200
+BUILD_RECORD = "_build.json"
 
 
 @dataclass(frozen=True)
@@ -133,12 +139,14 @@ def write_day(
     *,
     fetched_at: dt.datetime | int | None,
     max_rows: Mapping[str, int] | None = None,
+    fingerprint: str | None = None,
 ) -> DayWriteResult:
     """Replace the ``created_date=day`` partition of all six tables with ``jobs``.
 
     ``jobs`` (complete job dicts or listing summaries) must come in strictly increasing
     ``job_id`` order; anything else raises ``ValueError`` before the partitions are touched.
-    ``max_rows`` overrides the per-table chunk size (rows per Parquet file).
+    ``max_rows`` overrides the per-table chunk size (rows per Parquet file). ``fingerprint``
+    (of whatever ``jobs`` came from) is recorded with each partition for :func:`built_day`.
     """
     root = Path(data_dir)
     day = as_date(day)
@@ -174,7 +182,12 @@ def write_day(
                 if not schema_path(root, t).exists():
                     register(acc.schema, [], [])
             for t in TABLES:
-                fsync_dir(files[t].directory)
+                f = files[t]
+                record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
+                record["files"] = f.files
+                (f.directory / BUILD_RECORD).write_text(json.dumps(record))
+                fsync_file(f.directory / BUILD_RECORD)
+                fsync_dir(f.directory)
             results = {}
             for t in TABLES:
                 target = partition_dir(root, t, day)
@@ -191,3 +204,50 @@ def write_day(
                     else to_pandas(accs[t].empty_table()),
                 )
     return DayWriteResult(day=day, jobs=count, tables=results)
+
+
+def _built_table(table: str, directory: Path, record: Mapping[str, Any]) -> TableWriteResult:
+    paths = sorted(directory.glob("*.parquet"))
+    schema = pa.unify_schemas([pq.read_schema(p) for p in paths])
+    preview: list[dict[str, Any]] = []
+    for p in paths:
+        if len(preview) >= PREVIEW_ROWS:
+            break
+        head = pq.ParquetFile(p).iter_batches(batch_size=PREVIEW_ROWS - len(preview))
+        batch = next(head, None)
+        if batch is not None:
+            preview += [{k: _short(v) for k, v in row.items()} for row in batch.to_pylist()]
+    return TableWriteResult(
+        table=table,
+        rows=record["rows"],
+        files=record["files"],
+        path=str(directory),
+        schema=schema,
+        preview=to_pandas(pa.Table.from_pylist(preview, schema=schema)),
+    )
+
+
+def built_day(
+    data_dir: str | os.PathLike[str], day: dt.date | str, fingerprint: str
+) -> DayWriteResult | None:
+    """The day's partitions as :func:`write_day` reported them, if every table was last built
+    with ``fingerprint`` (and its files are all there); else None: the day needs a build."""
+    root = Path(data_dir)
+    day = as_date(day)
+    results = {}
+    jobs = None
+    with file_lock(day_lock_path(root, day)):
+        for t in TABLES:
+            directory = partition_dir(root, t, day)
+            try:
+                record = json.loads((directory / BUILD_RECORD).read_text())
+            except (OSError, ValueError):
+                return None
+            files = len(list(directory.glob("*.parquet")))
+            if record.get("fingerprint") != fingerprint or record.get("files") != files:
+                return None
+            if jobs is not None and record.get("jobs") != jobs:
+                return None
+            jobs = record.get("jobs")
+            results[t] = _built_table(t, directory, record)
+    return DayWriteResult(day=day, jobs=int(jobs or 0), tables=results)

@@ -118,6 +118,24 @@ class RawStore:
                 removed.append(path)
         return removed
 
+    def fingerprint(self, day: dt.date, listing: Listing | None) -> str:
+        """A digest of what the day's tables are built from: the listed jobs (not when they were
+        listed) and each landed job file's name, size and mtime. Landing anything new, a status
+        change or a deletion upstream changes it."""
+        if listing is None:
+            return "no-listing"
+        digest = hashlib.sha256()
+        jobs = sorted(listing.jobs, key=lambda job: job["job_id"])
+        digest.update(jsonio.dumps(jobs))
+        for job in jobs:
+            path = self.job_path(day, job["job_id"])
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                continue
+            digest.update(f"\n{path.name} {st.st_size} {st.st_mtime_ns}".encode())
+        return digest.hexdigest()
+
     def iter_day_jobs(self, day: dt.date) -> Iterator[Mapping[str, Any]]:
         """The day's jobs sorted by ``job_id``: complete dicts for landed completed jobs, the
         listing object for every other job. Reads one job file at a time (bounded memory)."""
