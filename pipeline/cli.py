@@ -164,6 +164,7 @@ class ApiOptions:
     timeout_seconds: float | None = None
     max_retries: int | None = None
     max_requests_per_second: float | None = None
+    backoff_seconds: float | None = None
 
     def resource_kwargs(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v is not None}

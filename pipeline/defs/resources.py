@@ -28,6 +28,10 @@ class CloudglueResource(dg.ConfigurableResource):
     max_requests_per_second: float | None = Field(
         default=None, description="Optional cap on the request rate."
     )
+    backoff_seconds: float = Field(
+        default=0.5,
+        description="First retry's backoff ceiling, doubled per retry (jittered; tests shrink it).",
+    )
 
     def get_client(self) -> CloudglueClient:
         return CloudglueClient(
@@ -37,6 +41,7 @@ class CloudglueResource(dg.ConfigurableResource):
             max_retries=self.max_retries,
             max_concurrency=self.max_concurrency,
             max_requests_per_second=self.max_requests_per_second,
+            backoff_base=self.backoff_seconds,
         )
 
 
