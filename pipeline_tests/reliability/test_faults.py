@@ -1,0 +1,145 @@
+"""Fault matrix: every emulator fault, absorbed by the retries, gives the fault-free tables; a
+fault that outlasts them fails the run with its cause and changes no partition."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import ApiOptions, ensure_dagster_home, sync_days
+from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
+from pipeline_tests.reliability.conftest import (
+    DAYS,
+    KEY,
+    cli_env,
+    completed_result,
+    partition_files,
+    small_dataset,
+    snapshot,
+    sync,
+)
+
+SYNC_DAYS = [dt.date.fromisoformat(d) for d in DAYS]
+
+
+def _sync_in_process(
+    base_url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **options: float
+) -> bool:
+    """What ``cloudglue-pipeline sync`` runs, in this process (Dagster runs on a temp home)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "home"))
+    monkeypatch.setenv("CLOUDGLUE_API_KEY", KEY)
+    ensure_dagster_home()
+    api = ApiOptions(base_url=base_url, max_concurrency=4, **options)
+    ok, summaries = sync_days(SYNC_DAYS, root / "data", api, quiet=True)
+    assert [s.day for s in summaries] == SYNC_DAYS[: len(summaries)]
+    return ok
+
+
+@pytest.fixture(scope="module")
+def fault_free(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
+    root = tmp_path_factory.mktemp("fault-free")
+    with EmulatorServer(small_dataset(), api_key=KEY) as server, pytest.MonkeyPatch.context() as mp:
+        assert _sync_in_process(server.base_url, root, mp)
+    tables = snapshot(root / "data")
+    assert len(tables["segment_entities"]) > 500 and len(tables["chapters"]) > 0
+    return tables
+
+
+FAULTS = {
+    "429-retry-after-seconds": (
+        FaultConfig(seed=1, rate_limit=0.3, retry_after_seconds=0),
+        "rate_limit",
+    ),
+    "429-retry-after-date": (
+        FaultConfig(seed=2, rate_limit=0.3, retry_after="http-date", retry_after_seconds=0),
+        "rate_limit",
+    ),
+    "429-no-retry-after": (FaultConfig(seed=3, rate_limit=0.3, retry_after="none"), "rate_limit"),
+    "5xx-burst": (FaultConfig(seed=4, server_error=0.3, burst=3), "server_error"),
+    "dropped-connection": (FaultConfig(seed=5, drop=0.3, burst=2), "drop"),
+    "read-timeout": (FaultConfig(seed=6, slow=0.15, slow_seconds=2.0), "slow"),
+    "total-changes-mid-paging": (
+        FaultConfig(seed=7, changing_total=1.0, burst=2),
+        "changing_total",
+    ),
+    "truncated-content-length": (
+        FaultConfig(seed=8, truncate=0.3, truncate_style="content-length"),
+        "truncate",
+    ),
+    "truncated-json": (
+        FaultConfig(seed=9, truncate=0.3, truncate_style="invalid-json"),
+        "truncate",
+    ),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(FAULTS))
+def test_a_fault_within_the_retries_gives_the_fault_free_tables(
+    name: str, fault_free: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    faults, kind = FAULTS[name]
+    with EmulatorServer(small_dataset(), api_key=KEY, faults=faults) as server:
+        ok = _sync_in_process(
+            server.base_url, tmp_path, monkeypatch, timeout_seconds=0.5, backoff_seconds=0.01
+        )
+        injected = server.stats.faults.get(kind, 0)
+    assert ok
+    assert injected > 0, "the fault never fired: the test proves nothing"
+    assert snapshot(tmp_path / "data") == fault_free
+
+
+@pytest.fixture
+def synced(tmp_path: Path) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
+    """Three days synced fault-free, with the biggest job (350 segment entities, 4 pages) still
+    processing; yields the dataset, that job's id and the CLI environment."""
+    dataset = small_dataset()
+    big = max(
+        (j for j in dataset.job_ids() if dataset.status(j) == "completed"),
+        key=lambda j: dataset.complete_job(j)["total"],
+    )
+    assert dataset.complete_job(big)["total"] > 200
+    dataset.set_status(big, "processing")
+    with EmulatorServer(dataset, api_key=KEY) as server:
+        env = cli_env(tmp_path, server.base_url)
+        done = sync(env, "--quiet")
+        assert done.returncode == 0, completed_result(done)
+    yield dataset, big, env
+
+
+@pytest.mark.slow
+def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(synced) -> None:
+    dataset, big, env = synced
+    day = next(d for d in DAYS if big in dataset.job_ids_for_day(dt.date.fromisoformat(d)))
+    before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
+    dataset.set_status(big, "completed")
+    faults = FaultConfig(changing_total=1.0, burst=100)
+    with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
+        done = sync({**env, "CLOUDGLUE_BASE_URL": server.base_url}, days=(day, day))
+        assert server.stats.faults["changing_total"] > 0
+    assert done.returncode == 1, completed_result(done)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith(f"error: {day}: InconsistentPagingError: job {big}: ")
+    assert "total changed from 350" in errors[0]
+    assert "Traceback" not in done.stderr
+    assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
+
+
+@pytest.mark.slow
+def test_a_5xx_outage_fails_with_the_status_and_changes_no_partition(synced) -> None:
+    dataset, _big, env = synced
+    before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
+    faults = FaultConfig(server_error=1.0, burst=100)
+    with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
+        done = sync({**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1")
+        assert server.stats.requests == 2  # the first day's listing, retried once, then stop
+    assert done.returncode == 1, completed_result(done)
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {DAYS[0]}: ApiError: GET ")
+    assert "failed after 2 attempt(s): HTTP 50" in errors[0]
+    assert f"cloudglue-pipeline sync --from {DAYS[0]} --to {DAYS[-1]}" in done.stderr
+    assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
