@@ -60,6 +60,7 @@ HOSTILE_JOBS: tuple[tuple[str, str], ...] = (
     ("h" * 500, "deep_nesting"),
     ("hostile-huge-string", "huge_string"),
     ("hostile-archived", "archived"),
+    ("hostile-text-created-at", "text_created_at"),
 )
 
 _STATUS_WEIGHTS = (0.06, 0.06, 0.75, 0.07, 0.06)
@@ -447,6 +448,10 @@ class Dataset:
         }
         if job.status == "failed":
             out["error"] = random.Random(f"{job.key}:error").choice(_ERRORS)
+        if job.hostile == "text_created_at":
+            # Listed within its day's date filters, but no client can tell which day that is.
+            when = dt.datetime.fromtimestamp(job.created_at / 1000, dt.UTC)
+            out["created_at"] = when.isoformat()
         if job.hostile == "unknown_fields":
             out["priority"] = "high"
             out["labels"] = [{"name": "qa", "color": None}]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from pipeline.cli import main
+from pipeline.emulator.dataset import HOSTILE_JOBS
 from pipeline_tests.emulator.util import session
 
 
@@ -50,7 +51,7 @@ def test_emulator_command_serves_until_interrupted() -> None:
         base_url = proc.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         body = session("k").get(f"{base_url}/extract", params={"limit": 100}, timeout=10).json()
-        assert body["total"] == 5 + 8
+        assert body["total"] == 5 + len(HOSTILE_JOBS)
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=10) == 0
