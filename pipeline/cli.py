@@ -297,6 +297,7 @@ def _day_summary(day: dt.date, result: Any, seconds: float) -> DaySummary:
             summary.fetched = int(md.get("jobs_fetched", 0))
             summary.already_landed = int(md.get("jobs_already_landed", 0))
             summary.skipped = int(md.get("jobs_skipped", 0))
+            summary.skipped_jobs = list(md.get("skipped_jobs") or [])
         elif key == "segment_entities":
             summary.segment_rows = int(md.get("dagster/row_count", 0))
     summary.failed_checks = sorted(

@@ -53,6 +53,7 @@ class DaySummary:
     fetched: int = 0
     already_landed: int = 0
     skipped: int = 0
+    skipped_jobs: list[str] = field(default_factory=list)
     segment_rows: int = 0
     failed_checks: list[str] = field(default_factory=list)
 
@@ -225,9 +226,9 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
         f"{total_seconds:.1f} s ({fetched / elapsed:.1f} jobs/s, {segments / elapsed:.0f} "
         "segment entities/s)"
     )
-    skipped = sum(s.skipped for s in days)
-    if skipped:
-        out.append(f"{skipped} job(s) were deleted between listing and fetching and skipped")
+    for s in days:
+        for line in s.skipped_jobs:
+            out.append(f"warning: {s.day}: skipped job {line}")
     for s in days:
         for check in s.failed_checks:
             out.append(f"warning: {s.day}: check {check} failed (see the run in the Dagster UI)")

@@ -30,7 +30,11 @@ class LandingError(CloudglueError):
 
 @dataclass
 class LandingResult:
-    """What ``land_day`` did, for logs and Dagster metadata."""
+    """What ``land_day`` did, for logs and Dagster metadata.
+
+    ``skipped``: ``(job_id, reason)`` of every job the API showed but the day cannot hold: listed
+    without a usable ``created_at``, or deleted (404) between listing and fetching.
+    """
 
     day: dt.date
     jobs_by_status: dict[str, int]
@@ -58,13 +62,14 @@ def land_day(
     place, and the next run reuses every job it had already landed.
     """
     listed_at = dt.datetime.now(dt.UTC)
+    # Counted from before the listing: jobs it cannot place on a day are skipped there.
+    skipped_before = len(client.stats.snapshot()["skipped"])
     jobs = client.list_jobs(day, day)
     completed = [job.job_id for job in jobs if job.is_completed]
     missing = [job_id for job_id in completed if not store.has_job(day, job_id)]
     if progress:
         progress("listed", {"day": day, "listed": len(jobs), "to_fetch": len(missing)})
 
-    skipped_before = len(client.stats.snapshot()["skipped"])
     fetched = 0
     for job in client.fetch_jobs(missing):
         store.put_job(day, job.raw)

@@ -1,6 +1,5 @@
 """The raw landing asset and the six table assets built from it, one UTC day per partition."""
 
-
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,6 +70,7 @@ def raw_extract_jobs(
             "jobs_fetched": result.fetched,
             "jobs_already_landed": result.already_landed,
             "jobs_skipped": len(result.skipped),
+            "skipped_jobs": dg.MetadataValue.json(skipped_lines(result.skipped)),
             "jobs_pruned": result.pruned,
             "requests": stats.get("requests", 0),
             "retries": dict(stats.get("retries_by_cause", {})),
@@ -78,6 +78,19 @@ def raw_extract_jobs(
             "backoff_seconds": round(stats.get("backoff_seconds", 0.0), 3),
         }
     )
+
+
+# Enough to act on without making one run's metadata huge (job ids may be 500 characters).
+_SKIPPED_SHOWN = 20
+_ID_SHOWN = 80
+
+
+def skipped_lines(skipped: list[tuple[str, str]]) -> list[str]:
+    """``job_id: reason`` per skipped job, for metadata the CLI and the UI show (bounded)."""
+    lines = [f"{job_id[:_ID_SHOWN]!r}: {reason}" for job_id, reason in skipped[:_SKIPPED_SHOWN]]
+    if len(skipped) > _SKIPPED_SHOWN:
+        lines.append(f"... and {len(skipped) - _SKIPPED_SHOWN} more (see the run's log)")
+    return lines
 
 
 def _column_schema(schema: Any) -> dg.TableSchema:

@@ -1,0 +1,118 @@
+"""The hostile dataset through ``cloudglue-pipeline sync``: no crash, nothing written outside the
+data dir, every usable value kept, and what could not be used reported, never dropped silently."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import dagster as dg
+import pytest
+
+import pipeline
+from pipeline.emulator import EmulatorServer
+from pipeline.emulator.dataset import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
+from pipeline_tests.reliability.conftest import (
+    assert_readers_see_only_complete_files,
+    cli_env,
+    completed_result,
+    small_dataset,
+    sync,
+)
+
+TEXT_CREATED_AT = "hostile-text-created-at"
+
+
+@pytest.fixture(scope="module")
+def hostile_sync(tmp_path_factory: pytest.TempPathFactory):
+    dataset = small_dataset(hostile=True, jobs=20)
+    root = tmp_path_factory.mktemp("hostile")
+    with EmulatorServer(dataset, api_key="k") as server:
+        env = cli_env(root, server.base_url, key="k")
+        done = sync(env, "--max-retries", "0")
+    return dataset, root, done
+
+
+@pytest.mark.slow
+def test_the_run_succeeds_and_writes_only_inside_the_data_dir(hostile_sync) -> None:
+    _dataset, root, done = hostile_sync
+    assert done.returncode == 0, completed_result(done)
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in root.iterdir()) == ["data", "home"]
+    for path in (root / "data").rglob("*"):
+        assert not path.is_symlink() and path.resolve().is_relative_to(root / "data")
+        assert path.name.isascii() and len(path.name) < 128, path
+    assert_readers_see_only_complete_files(root / "data")
+
+
+@pytest.mark.slow
+def test_every_listed_job_and_value_is_kept(hostile_sync) -> None:
+    dataset, root, _done = hostile_sync
+    data = root / "data"
+    usable = {
+        j
+        for d in dataset.days()
+        for j in dataset.job_ids_for_day(d)
+        if isinstance(dataset.summary(j)["created_at"], int)
+    }
+    jobs = pipeline.read_table("extract_jobs", data)
+    assert sorted(jobs.job_id) == sorted(usable)
+    assert {"..", "hostile/../dots", "100%-done%2F", "h" * 500, "hostile-vidéo-東京-🎬"} <= usable
+    assert set(jobs.loc[jobs.job_id == "hostile-archived", "status"]) == {"archived"}
+
+    segs = pipeline.read_table("segment_entities", data)
+    completed = [j for j in usable if dataset.status(j) == "completed"]
+    # Duplicates, nulls, lists and strings: one row per entry the API sent, none dropped.
+    assert len(segs) == sum(dataset.complete_job(j)["total"] for j in completed)
+    assert (segs.groupby(["job_id", "segment_index"]).size() == 1).all()
+    assert (segs.job_id == "..").sum() == dataset.complete_job("..")["total"] == 7
+    odd = segs[segs.job_id == "hostile/slash/job"].sort_values("segment_index")
+    assert json.loads(odd.item_json.iloc[5]) == "a segment that is a string"
+
+    deep = segs[segs.job_id == "h" * 500].sort_values("segment_index").entities_json.iloc[0]
+    depth, node = 0, json.loads(deep)
+    while isinstance(node, dict):
+        node, depth = node["level"], depth + 1
+    assert (depth, node) == (DEEP_NESTING_LEVELS, "bottom")
+    huge = segs[segs.job_id == "hostile-huge-string"].sort_values("segment_index")
+    transcript = json.loads(huge.entities_json.iloc[0])["transcript"]
+    assert len(transcript) == HUGE_STRING_BYTES and set(transcript) == {"a", "b"}
+
+    bad = segs[segs.job_id == "hostile/../dots"].sort_values("segment_index")
+    assert list(bad.start_time.iloc[:2]) == [30.0, -5.5]  # kept as sent, flagged by the checks
+
+
+@pytest.mark.slow
+def test_bad_times_and_unusable_listings_are_reported(hostile_sync) -> None:
+    dataset, root, done = hostile_sync
+    day_of = {j: d.isoformat() for d in dataset.days() for j in dataset.job_ids_for_day(d)}
+    bad_times_day = day_of["hostile/../dots"]
+    assert (
+        f"warning: {bad_times_day}: check segment_entities.time_range_valid failed" in done.stdout
+    )
+    # The job whose created_at is text cannot be put on a day: each day's run that listed it says
+    # so in its summary line, its metadata and its log.
+    skipped_lines = [line for line in done.stdout.splitlines() if TEXT_CREATED_AT in line]
+    assert skipped_lines and all("created_at" in line for line in skipped_lines), done.stdout
+    with dg.DagsterInstance.from_config(str(root / "home")) as instance:
+        record = instance.get_latest_materialization_event(dg.AssetKey("raw_extract_jobs"))
+        runs = instance.get_runs()
+        logs = [e for r in runs for e in instance.all_logs(r.run_id)]
+    assert record is not None
+    warned = [e for e in logs if e.user_message and TEXT_CREATED_AT in e.user_message]
+    assert warned, "no log line names the skipped job"
+    metadata = {
+        e.dagster_event.event_specific_data.materialization.partition: (
+            e.dagster_event.event_specific_data.materialization.metadata
+        )
+        for e in logs
+        if e.dagster_event is not None
+        and e.dagster_event.event_type_value == "ASSET_MATERIALIZATION"
+        and e.dagster_event.asset_key == dg.AssetKey("raw_extract_jobs")
+    }
+    reported = {day for day, md in metadata.items() if md["jobs_skipped"].value}
+    assert reported and all(
+        any(TEXT_CREATED_AT in s for s in metadata[day]["skipped_jobs"].value) for day in reported
+    )
+    assert day_of[TEXT_CREATED_AT] in reported
+    assert dt.date.fromisoformat(day_of[TEXT_CREATED_AT]) in dataset.days()
