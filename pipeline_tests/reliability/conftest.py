@@ -115,11 +115,11 @@ def assert_readers_see_only_complete_files(data_dir: Path) -> None:
             if path.name == "_listing.json.zst":
                 assert store.read_listing(day) is not None
             else:
-                job = jsonio.loads(_unzstd(path))
+                job = jsonio.loads(unzstd(path))
                 assert store.job_path(day, job["job_id"]) == path
 
 
-def _unzstd(path: Path) -> bytes:
+def unzstd(path: Path) -> bytes:
     with pa.input_stream(str(path), compression="zstd") as stream:
         return stream.read()
 
