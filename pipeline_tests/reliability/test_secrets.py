@@ -1,0 +1,142 @@
+"""The API key stays secret: no file a sync produces (tables, raw landing, DAGSTER_HOME with its
+SQLite storage and logs) and no output holds it, plain or base64; TLS is verified; the emulator
+listens on loopback only."""
+
+from __future__ import annotations
+
+import base64
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import pytest
+
+from pipeline.cli import build_parser
+from pipeline.cloudglue.client import CloudglueClient
+from pipeline.cloudglue.errors import TransportError
+from pipeline.emulator import EmulatorServer, FaultConfig
+from pipeline_tests.conftest import EMULATOR_END_DATE
+from pipeline_tests.reliability.conftest import (
+    cli_env,
+    completed_result,
+    small_dataset,
+    sync,
+)
+
+SECRET = "sk-live-Zq8vN3xR7pLm2Wt9Kd4Hs6Yb1Fc5Gj0A"
+
+
+def secret_forms(secret: str) -> list[bytes]:
+    """The key as bytes, UTF-16 and every base64 alignment of it (standard and URL-safe)."""
+    raw = secret.encode()
+    forms = [raw, secret.encode("utf-16-le"), f"Bearer {secret}".encode()]
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        for pad in range(3):
+            text = encode(b"\0" * pad + raw)
+            start = 4 if pad else 0  # the first group mixes in the padding bytes
+            forms.append(text[start:-4])  # the last group may hold '=' padding
+    return forms
+
+
+def _leaks(data: bytes) -> list[bytes]:
+    return [form for form in secret_forms(SECRET) if form in data]
+
+
+@pytest.mark.slow
+def test_no_file_or_output_of_a_failing_and_a_succeeding_sync_holds_the_key(
+    tmp_path: Path,
+) -> None:
+    dataset = small_dataset(jobs=20)
+    outputs: list[subprocess.CompletedProcess] = []
+    outage = FaultConfig(server_error=1.0, burst=100)
+    with EmulatorServer(dataset, api_key=SECRET, faults=outage) as server:
+        failed = sync(cli_env(tmp_path, server.base_url, SECRET), "--max-retries", "1")
+        assert failed.returncode == 1, completed_result(failed)
+        outputs.append(failed)
+    with EmulatorServer(dataset, api_key=SECRET + "-other") as server:
+        rejected = sync(cli_env(tmp_path, server.base_url, SECRET))
+        assert rejected.returncode == 1 and "CLOUDGLUE_API_KEY" in rejected.stderr
+        outputs.append(rejected)
+    with EmulatorServer(dataset, api_key=SECRET) as server:
+        ok = sync(cli_env(tmp_path, server.base_url, SECRET))
+        assert ok.returncode == 0, completed_result(ok)
+        outputs.append(ok)
+
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.suffix == ".db" for p in files)  # Dagster's SQLite storage is searched
+    assert any(p.suffix == ".parquet" for p in files)
+    for path in files:
+        assert not _leaks(path.read_bytes()), path
+    for done in outputs:
+        assert not _leaks((done.stdout + done.stderr).encode()), done.stderr
+
+
+def test_the_secret_forms_find_the_key_where_it_is() -> None:
+    """The search above can fail: every form is found in text that embeds the key."""
+    for form in secret_forms(SECRET):
+        assert len(form) >= 20
+    for pad in range(3):
+        blob = b"prefix" + base64.b64encode(b"x" * pad + SECRET.encode()) + b"suffix"
+        assert _leaks(blob)
+
+
+@pytest.fixture
+def self_signed_https(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
+    """An HTTPS server on loopback with a self-signed certificate; yields its base URL and the
+    Authorization headers it received."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            *("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Authorization", ""))
+            body = b'{"object": "list", "data": [], "total": 0}'
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_client_verifies_tls_and_sends_no_key_to_an_unverified_server(
+    self_signed_https: tuple[str, list[str]],
+) -> None:
+    base_url, seen = self_signed_https
+    with CloudglueClient(SECRET, base_url, max_retries=0, timeout=5) as client:
+        assert client._session.verify is True
+        with pytest.raises(TransportError, match="TLS verification failed") as failure:
+            client.list_jobs(EMULATOR_END_DATE, EMULATOR_END_DATE)
+    assert SECRET not in str(failure.value) and seen == []
+
+
+def test_the_emulator_binds_loopback_by_default() -> None:
+    with EmulatorServer(small_dataset(jobs=1)) as server:
+        assert server.base_url.startswith("http://127.0.0.1:")
+        assert server._httpd.server_address[0] == "127.0.0.1"
+    assert build_parser().parse_args(["emulator"]).host == "127.0.0.1"
