@@ -170,7 +170,9 @@ def _resolve_base_url(base_url: str | None) -> str:
         raise ConfigError(problem) from None
     # Never echo the URL: with user:password in it, it would carry a secret.
     if (
-        parts.scheme not in ("http", "https")
+        # requests would percent-encode a space or send a control character: not a typo to hide.
+        any(c.isspace() or not c.isprintable() for c in url)
+        or parts.scheme not in ("http", "https")
         or not parts.hostname
         or not port_ok
         or parts.username is not None

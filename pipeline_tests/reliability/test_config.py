@@ -1,0 +1,38 @@
+"""Bad configuration fails with one line saying what to do, before any request is made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipeline.emulator import EmulatorServer
+from pipeline_tests.reliability.conftest import KEY, cli_env, run_cli, small_dataset
+
+
+@pytest.fixture
+def server() -> EmulatorServer:
+    with EmulatorServer(small_dataset(jobs=5), api_key=KEY) as running:
+        yield running
+
+
+@pytest.mark.parametrize(
+    ("args", "env_change", "code", "message"),
+    [
+        (["--base-url", "{base} x"], {}, 1, "malformed Cloudglue base URL"),
+        (["--base-url", "{base}/\nx"], {}, 1, "malformed Cloudglue base URL"),
+        (["--base-url", "http://127.0.0.1:0/v1"], {}, 1, "malformed Cloudglue base URL"),
+    ],
+    ids=["space-in-url", "newline-in-url", "port-zero"],
+)
+def test_bad_configuration_is_one_line_before_any_request(
+    server: EmulatorServer, tmp_path: Path, args, env_change, code, message
+) -> None:
+    env = {**cli_env(tmp_path, server.base_url), **env_change}
+    args = [a.replace("{base}", server.base_url) for a in args]
+    done = run_cli("sync", *args, env=env)
+    assert done.returncode == code, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], lines
+    assert server.stats.requests == 0
+    assert not (tmp_path / "home").exists()
