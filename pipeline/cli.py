@@ -134,6 +134,13 @@ def _partition_start() -> dt.date:
 
 def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) -> list[dt.date]:
     """The days ``first..last`` (inclusive), or a usage error saying how to fix the range."""
+    if start > today:
+        # Checked first: the default --from derives from it, and no day could be synced.
+        raise CliError(
+            f"CLOUDGLUE_START_DATE={start} is in the future (today is {today} UTC): "
+            f"set it to {today} or earlier",
+            code=2,
+        )
     if first > today:
         raise CliError(
             f"--from {first} is in the future (today is {today} UTC): pass a day up to {today}",

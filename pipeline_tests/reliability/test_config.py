@@ -19,11 +19,12 @@ def server() -> EmulatorServer:
 @pytest.mark.parametrize(
     ("args", "env_change", "code", "message"),
     [
+        ([], {"CLOUDGLUE_START_DATE": "2999-01-01"}, 2, "CLOUDGLUE_START_DATE=2999-01-01 is in"),
         (["--base-url", "{base} x"], {}, 1, "malformed Cloudglue base URL"),
         (["--base-url", "{base}/\nx"], {}, 1, "malformed Cloudglue base URL"),
         (["--base-url", "http://127.0.0.1:0/v1"], {}, 1, "malformed Cloudglue base URL"),
     ],
-    ids=["space-in-url", "newline-in-url", "port-zero"],
+    ids=["start-date-in-future", "space-in-url", "newline-in-url", "port-zero"],
 )
 def test_bad_configuration_is_one_line_before_any_request(
     server: EmulatorServer, tmp_path: Path, args, env_change, code, message
