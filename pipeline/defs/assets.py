@@ -5,7 +5,7 @@ from typing import Any
 
 import dagster as dg
 
-from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError
+from pipeline.cloudglue.errors import AuthError, ConfigError
 from pipeline.defs.checks import CHECK_SPECS, check_results
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
@@ -28,6 +28,15 @@ API_POOL = "cloudglue_api"
 # A run tagged with this set to "off" fails at once instead of retrying (the CLI sets it: the
 # client has already retried each request, and a person is waiting).
 RETRIES_TAG = "cloudglue/dagster_retries"
+
+
+def _step_failure(context: dg.AssetExecutionContext, day: object, exc: Exception) -> dg.Failure:
+    """A failure naming the day and the error; the RetryPolicy applies unless the run's
+    RETRIES_TAG is "off" (a person is waiting: fail at once, not after minutes of retries)."""
+    return dg.Failure(
+        description=f"{day}: {type(exc).__name__}: {exc}",
+        allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
+    )
 
 
 @dg.asset(
@@ -54,11 +63,8 @@ def raw_extract_jobs(
     except (AuthError, ConfigError) as exc:
         # Waiting will not fix a wrong key or URL.
         raise dg.Failure(description=f"{day}: {exc}", allow_retries=False) from None
-    except CloudglueError as exc:
-        raise dg.Failure(
-            description=f"{day}: {type(exc).__name__}: {exc}",
-            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
-        ) from exc
+    except Exception as exc:
+        raise _step_failure(context, day, exc) from exc
     stats = result.client_stats
     for job_id, reason in result.skipped:
         context.log.warning(f"skipped job {job_id!r}: {reason}")
@@ -119,7 +125,10 @@ def cloudglue_tables(
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     """Rebuilds the day's six table partitions from the landing, atomically per table."""
     day = partition_day(context.partition_key)
-    result = build_day(data_dir.root, day)
+    try:
+        result = build_day(data_dir.root, day)
+    except Exception as exc:
+        raise _step_failure(context, day, exc) from exc
     for name in TABLE_NAMES:
         table = result.tables[name]
         yield dg.MaterializeResult(
