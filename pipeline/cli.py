@@ -339,6 +339,10 @@ def failure_cause(day: dt.date, result: Any) -> str:
     return f"{day}: the run failed; open it in the Dagster UI (`make dev`) for the details"
 
 
+# Dagster's console logs would drown the progress line; the CLI prints the cause itself.
+RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
 def sync_days(
     days: Sequence[dt.date], data_dir: Path, options: ApiOptions, *, quiet: bool = False
 ) -> tuple[bool, list[DaySummary]]:
@@ -361,8 +365,6 @@ def sync_days(
         "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV), **options.resource_kwargs()),
         "data_dir": DataDirResource(path=str(data_dir)),
     }
-    # Dagster's console logs would drown the progress line; the CLI prints the cause itself.
-    run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
     reporter = None if quiet else ProgressReporter(sys.stderr)
     summaries: list[DaySummary] = []
     started = time.monotonic()
@@ -379,7 +381,7 @@ def sync_days(
                 partition_key=day.isoformat(),
                 instance=instance,
                 resources=resources,
-                run_config=run_config,
+                run_config=RUN_CONFIG,
                 tags={RETRIES_TAG: "off"},
                 raise_on_error=False,
             )
