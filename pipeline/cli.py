@@ -640,12 +640,12 @@ def _run_demo(args: argparse.Namespace) -> int:
 Query it yourself:
   cloudglue-pipeline query --data-dir {rel} "SELECT * FROM segment_entities LIMIT 5"
   python -c "import pipeline; print(pipeline.read_table('chapters', '{rel}'))"
-Open the Dagster UI on the same runs and data (DAGSTER_HOME={home}):
-  CLOUDGLUE_DATA_DIR={rel} make dev      # then http://127.0.0.1:3000
+Open the Dagster UI on the same runs and data (`cloudglue-pipeline dev` works too), then
+http://127.0.0.1:3000:
+  DAGSTER_HOME={home} CLOUDGLUE_DATA_DIR={data_dir} make dev
 To re-run days from the UI, serve the same data in another terminal first:
   cloudglue-pipeline emulator --seed {DEMO_SEED} --jobs {DEMO_JOBS} --days {DEMO_DAYS} --port 8765
-  CLOUDGLUE_DATA_DIR={rel} CLOUDGLUE_API_KEY={DEMO_API_KEY} \\
-    CLOUDGLUE_BASE_URL=http://127.0.0.1:8765/v1 make dev"""
+and add CLOUDGLUE_API_KEY={DEMO_API_KEY} CLOUDGLUE_BASE_URL=http://127.0.0.1:8765/v1 to make dev."""
     )
     return 0
 
