@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import sys
 
 import dagster as dg
 import duckdb
@@ -12,7 +14,7 @@ import pyarrow.dataset as pads
 import pytest
 
 import pipeline
-from pipeline.cli import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
+from pipeline.cli import DEMO_DAYS, DEMO_JOBS, DEMO_SEED, main
 from pipeline.emulator import Dataset
 from pipeline.tables import TABLE_NAMES, build_frames
 from pipeline_tests.cli.conftest import run_cli
@@ -93,3 +95,38 @@ def test_query_formats_csv_and_json(demo_run):
 
     bad = run_cli("query", "SELECT nope FROM extract_jobs", env=env)
     assert bad.returncode == 1 and "nope" in bad.stderr
+
+
+def test_query_without_sql_opens_the_duckdb_shell_with_the_views(demo_run, tmp_path, monkeypatch):
+    cwd, _ = demo_run
+    data_dir = cwd / "data" / "demo"
+    record = tmp_path / "argv.json"
+    fake = tmp_path / "bin" / "duckdb"
+    fake.parent.mkdir()
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\n"
+        f"json.dump(sys.argv[1:], open({str(record)!r}, 'w'))\nsys.exit(3)\n"
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{fake.parent}{os.pathsep}{os.environ['PATH']}")
+    assert main(["query", "--data-dir", str(data_dir)]) == 3  # the shell's own exit status
+    flag, views = json.loads(record.read_text())
+    assert flag == "-cmd"
+    con = duckdb.connect()
+    con.execute(views)
+    assert {r[0] for r in con.execute("SELECT view_name FROM duckdb_views()").fetchall()} >= set(
+        TABLE_NAMES
+    )
+
+
+def test_query_without_sql_or_duckdb_prints_the_views_to_paste(demo_run, monkeypatch, capsys):
+    cwd, _ = demo_run
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert main(["query", "--data-dir", str(cwd / "data" / "demo")]) == 1
+    out, err = capsys.readouterr()
+    assert "duckdb CLI is not on PATH" in err
+    con = duckdb.connect()
+    for statement in out.strip().splitlines():
+        con.execute(statement)
+    ((rows,),) = con.execute("SELECT count(*) FROM extract_jobs").fetchall()
+    assert rows == DEMO_JOBS
