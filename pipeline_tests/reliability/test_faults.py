@@ -92,10 +92,13 @@ def test_a_fault_within_the_retries_gives_the_fault_free_tables(
     assert snapshot(tmp_path / "data") == fault_free
 
 
-@pytest.fixture
-def synced(tmp_path: Path) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
+@pytest.fixture(scope="module")
+def synced(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
     """Three days synced fault-free, with the biggest job (350 segment entities, 4 pages) still
-    processing; yields the dataset, that job's id and the CLI environment."""
+    processing; yields the dataset, that job's id and the CLI environment. The tests using it
+    must leave the data dir as they found it (what they assert) and the dataset too."""
     dataset = small_dataset()
     big = max(
         (j for j in dataset.job_ids() if dataset.status(j) == "completed"),
@@ -103,8 +106,9 @@ def synced(tmp_path: Path) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
     )
     assert dataset.complete_job(big)["total"] > 200
     dataset.set_status(big, "processing")
+    root = tmp_path_factory.mktemp("synced")
     with EmulatorServer(dataset, api_key=KEY) as server:
-        env = cli_env(tmp_path, server.base_url)
+        env = cli_env(root, server.base_url)
         done = sync(env, "--quiet")
         assert done.returncode == 0, completed_result(done)
     yield dataset, big, env
@@ -112,14 +116,18 @@ def synced(tmp_path: Path) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
 
 @pytest.mark.slow
 def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(synced) -> None:
+    """The one fault that hits while fetching (listing pages have offset 0 here)."""
     dataset, big, env = synced
     day = next(d for d in DAYS if big in dataset.job_ids_for_day(dt.date.fromisoformat(d)))
     before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
-    dataset.set_status(big, "completed")
     faults = FaultConfig(changing_total=1.0, burst=100)
-    with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
-        done = sync({**env, "CLOUDGLUE_BASE_URL": server.base_url}, days=(day, day))
-        assert server.stats.faults["changing_total"] > 0
+    dataset.set_status(big, "completed")
+    try:
+        with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
+            done = sync({**env, "CLOUDGLUE_BASE_URL": server.base_url}, days=(day, day))
+            assert server.stats.faults["changing_total"] > 0
+    finally:
+        dataset.set_status(big, "processing")
     assert done.returncode == 1, completed_result(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, done.stderr
@@ -129,17 +137,57 @@ def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(
     assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
 
 
+OUTLASTING = {
+    "5xx": (
+        FaultConfig(server_error=1.0, burst=100),
+        "ApiError: ",
+        "failed after 2 attempt(s): HTTP 50",
+    ),
+    "429-no-retry-after": (
+        FaultConfig(rate_limit=1.0, retry_after="none", burst=100),
+        "ApiError: ",
+        "failed after 2 attempt(s): HTTP 429 (Too many requests)",
+    ),
+    "dropped-connection": (
+        FaultConfig(drop=1.0, burst=100),
+        "TransportError: ",
+        "failed after 2 attempt(s): connection failed",
+    ),
+    "read-timeout": (
+        FaultConfig(slow=1.0, slow_seconds=2.0, burst=100),
+        "TransportError: ",
+        "failed after 2 attempt(s): timed out after 0.5s",
+    ),
+    "truncated-json": (
+        FaultConfig(truncate=1.0, truncate_style="invalid-json", burst=100),
+        "TransportError: ",
+        "failed after 2 attempt(s): body is not valid JSON",
+    ),
+    "truncated-content-length": (
+        FaultConfig(truncate=1.0, truncate_style="content-length", burst=100),
+        "TransportError: ",
+        "failed after 2 attempt(s): body cut short",
+    ),
+}
+
+
 @pytest.mark.slow
-def test_a_5xx_outage_fails_with_the_status_and_changes_no_partition(synced) -> None:
+@pytest.mark.parametrize("name", list(OUTLASTING))
+def test_a_fault_outlasting_the_retries_fails_with_its_cause_and_changes_no_partition(
+    name: str, synced
+) -> None:
     dataset, _big, env = synced
+    faults, error_class, cause = OUTLASTING[name]
     before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
-    faults = FaultConfig(server_error=1.0, burst=100)
     with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
-        done = sync({**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1")
+        done = sync(
+            {**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1", "--timeout", "0.5"
+        )
         assert server.stats.requests == 2  # the first day's listing, retried once, then stop
     assert done.returncode == 1, completed_result(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: {DAYS[0]}: ApiError: GET ")
-    assert "failed after 2 attempt(s): HTTP 50" in errors[0]
+    assert len(errors) == 1 and errors[0].startswith(f"error: {DAYS[0]}: {error_class}GET ")
+    assert cause in errors[0], errors[0]
+    assert "Traceback" not in done.stderr
     assert f"cloudglue-pipeline sync --from {DAYS[0]} --to {DAYS[-1]}" in done.stderr
     assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
