@@ -60,7 +60,19 @@ def test_every_listed_job_and_value_is_kept(hostile_sync) -> None:
     assert {"..", "hostile/../dots", "100%-done%2F", "h" * 500, "hostile-vidéo-東京-🎬"} <= usable
     assert set(jobs.loc[jobs.job_id == "hostile-archived", "status"]) == {"archived"}
 
+    # Unknown fields, at every level, are kept.
+    extra = jobs.set_index("job_id").loc["100%-done%2F"]
+    assert json.loads(extra.extra_json) == {
+        "priority": "high",
+        "labels": [{"name": "qa", "color": None}],
+    }
+    assert json.loads(extra.extract_config_json)["enable_time_travel"] == {"beta": True}
+    chapters = pipeline.read_table("chapters", data)
+    assert set(chapters.loc[chapters.job_id == "100%-done%2F", "mood"]) == {"tense"}
+
     segs = pipeline.read_table("segment_entities", data)
+    unknown = segs[segs.job_id == "100%-done%2F"]
+    assert unknown.segment_id.notna().all() and (unknown.confidence__model == 0.9).all()
     completed = [j for j in usable if dataset.status(j) == "completed"]
     # Duplicates, nulls, lists and strings: one row per entry the API sent, none dropped.
     assert len(segs) == sum(dataset.complete_job(j)["total"] for j in completed)
