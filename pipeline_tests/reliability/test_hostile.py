@@ -65,6 +65,7 @@ def test_every_listed_job_and_value_is_kept(hostile_sync) -> None:
     assert json.loads(extra.extra_json) == {
         "priority": "high",
         "labels": [{"name": "qa", "color": None}],
+        "data": {"model_version": "extract-2099-01"},
     }
     assert json.loads(extra.extract_config_json)["enable_time_travel"] == {"beta": True}
     chapters = pipeline.read_table("chapters", data)
