@@ -1,5 +1,9 @@
-"""The ``cloudglue-pipeline`` command line. Each subcommand registers itself through an
-``_add_<name>(subparsers)`` function that sets ``func``; ``main`` dispatches to it."""
+"""The ``cloudglue-pipeline`` command line: ``sync``, ``demo``, ``query``, ``dev``, ``emulator``.
+
+``sync`` and ``demo`` run the Dagster assets in-process on the instance at DAGSTER_HOME, so the
+UI that ``dev`` starts shows their runs; ``query`` needs only DuckDB. Each subcommand registers
+itself through an ``_add_<name>(subparsers)`` function that sets ``func``; ``main`` dispatches to
+it and turns a :class:`CliError` into its one-line message and exit status."""
 
 from __future__ import annotations
 
@@ -199,6 +203,7 @@ def _check_api_config(options: ApiOptions) -> None:
             max_retries=settings["max_retries"],
             max_concurrency=settings["max_concurrency"],
             max_requests_per_second=settings["max_requests_per_second"],
+            backoff_base=settings["backoff_seconds"],
         ).close()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
@@ -303,7 +308,6 @@ def _day_summary(day: dt.date, result: Any, seconds: float) -> DaySummary:
             summary.by_status = dict(md.get("jobs_by_status") or {})
             summary.fetched = int(md.get("jobs_fetched", 0))
             summary.already_landed = int(md.get("jobs_already_landed", 0))
-            summary.skipped = int(md.get("jobs_skipped", 0))
             summary.skipped_jobs = list(md.get("skipped_jobs") or [])
         elif key == "segment_entities":
             summary.segment_rows = int(md.get("dagster/row_count", 0))
@@ -333,8 +337,10 @@ def failure_cause(day: dt.date, result: Any) -> str:
         ):
             error = error.cause
         if error is not None:
-            message = _first_line(error.message).removeprefix(f"{error.cls_name}: ")
-            message = message.split(": ", 1)[-1] if message.startswith("pipeline.") else message
+            # The message starts "module.Class: " (traceback style); keep what follows.
+            first = _first_line(error.message)
+            head, sep, rest = first.partition(": ")
+            message = rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else first
             return f"{day}: {error.cls_name}: {message}"
     return f"{day}: the run failed; open it in the Dagster UI (`make dev`) for the details"
 

@@ -52,7 +52,6 @@ class DaySummary:
     by_status: dict[str, int] = field(default_factory=dict)
     fetched: int = 0
     already_landed: int = 0
-    skipped: int = 0
     skipped_jobs: list[str] = field(default_factory=list)
     segment_rows: int = 0
     failed_checks: list[str] = field(default_factory=list)

@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import pytest
@@ -73,6 +74,30 @@ def test_a_failure_that_is_not_a_dagster_failure_is_one_line_with_its_type(
     # RETRIES_TAG "off" fails the step at once, without the RetryPolicy's minutes of delay.
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert time.monotonic() - started < 30
+
+
+def test_an_error_outside_a_dagster_failure_is_named_by_its_innermost_cause():
+    from dagster._utils.error import SerializableErrorInfo
+
+    cause = SerializableErrorInfo(
+        "pipeline.sync.LandingError: 2 job(s) lost\nmore\n", [], "LandingError"
+    )
+    wrapped = SerializableErrorInfo(
+        "dagster._core.errors.DagsterExecutionStepExecutionError: Error occurred while executing\n",
+        [],
+        "DagsterExecutionStepExecutionError",
+        cause,
+    )
+    failure = SimpleNamespace(
+        event_type_value="STEP_FAILURE",
+        step_failure_data=SimpleNamespace(user_failure_data=None, error=wrapped),
+    )
+    other = SimpleNamespace(event_type_value="STEP_START")
+    result = SimpleNamespace(all_events=[other, failure])
+    assert failure_cause(DAY, result) == f"{DAY}: LandingError: 2 job(s) lost"
+    assert failure_cause(DAY, SimpleNamespace(all_events=[other])).startswith(
+        f"{DAY}: the run failed"
+    )
 
 
 class FakeClock:
