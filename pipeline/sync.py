@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from pipeline.cloudglue.errors import CloudglueError
 from pipeline.cloudglue.models import Job
 from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
-from pipeline.storage.parquet import built_day
+from pipeline.storage.parquet import built_day, write_day_shards
 from pipeline.storage.raw import RawStore
 
 
@@ -120,6 +121,8 @@ def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict
     }
 
 
+# Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
+SHARD_MIN_BYTES = 2 * 2**20
 # Part of every build fingerprint: bump it when the tables built from the same landing change.
 BUILD_VERSION = "1"
 
@@ -137,7 +140,18 @@ def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
     built = built_day(data_dir, day, fingerprint)
     if built is not None:
         return built
-    fetched_at = listing.listed_at if listing else dt.datetime.now(dt.UTC)
-    return write_day(
-        data_dir, day, store.iter_day_jobs(day), fetched_at=fetched_at, fingerprint=fingerprint
+    if listing is None:
+        return write_day(
+            data_dir, day, [], fetched_at=dt.datetime.now(dt.UTC), fingerprint=fingerprint
+        )
+    # A worker process costs about half a second to start: worth it for big days only.
+    workers = min(build_workers(), 1 + store.landed_bytes(day) // SHARD_MIN_BYTES)
+    shards = store.day_shards(day, listing, workers)
+    return write_day_shards(
+        data_dir, day, shards, fetched_at=listing.listed_at, fingerprint=fingerprint
     )
+
+
+def build_workers() -> int:
+    """Processes a day's build may use: the CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -15,9 +15,13 @@ unchanged day is not rebuilt.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 import os
-from collections.abc import Iterable, Mapping
+import pickle
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +47,7 @@ from pipeline.storage.layout import (
     staging_root,
 )
 from pipeline.storage.schema_store import load_schema, persistent_register
-from pipeline.tables.frames import TABLES, JobRows, make_accumulator, to_pandas
+from pipeline.tables.frames import FIXED_COLUMNS, TABLES, JobRows, make_accumulator, to_pandas
 
 ROW_GROUP_SIZE = 128 * 1024
 PREVIEW_ROWS = 5
@@ -107,11 +111,12 @@ def _md_cell(value: Any) -> str:
 
 
 class _PartitionFiles:
-    """Writes a table's chunks as ``part-NNNNN.parquet`` into a staged partition directory."""
+    """Writes a table's chunks as ``<prefix>NNNNN.parquet`` into a staged partition directory."""
 
-    def __init__(self, table: str, directory: Path) -> None:
+    def __init__(self, table: str, directory: Path, prefix: str = "part-") -> None:
         self.table = table
         self.directory = directory
+        self.prefix = prefix
         self.files = 0
         self.rows = 0
         self.schema: pa.Schema | None = None
@@ -119,17 +124,95 @@ class _PartitionFiles:
 
     def write(self, chunk: pa.Table) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / f"part-{self.files:05d}.parquet"
+        path = self.directory / f"{self.prefix}{self.files:05d}.parquet"
         pq.write_table(chunk, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
         fsync_file(path)
         self.files += 1
         self.rows += chunk.num_rows
-        self.schema = (
-            chunk.schema if self.schema is None else pa.unify_schemas([self.schema, chunk.schema])
+        self._add_schema(chunk.schema)
+        self._add_preview(chunk.slice(0, PREVIEW_ROWS).to_pylist())
+
+    def _add_schema(self, schema: pa.Schema | None) -> None:
+        if schema is not None:
+            self.schema = schema if self.schema is None else pa.unify_schemas([self.schema, schema])
+
+    def _add_preview(self, rows: list[dict[str, Any]]) -> None:
+        rows = rows[: PREVIEW_ROWS - len(self.preview)]
+        self.preview += [{k: _short(v) for k, v in row.items()} for row in rows]
+
+    def merge(self, other: _PartitionFiles) -> None:
+        """Add a later shard's files (written by another process into the same directory)."""
+        self.files += other.files
+        self.rows += other.rows
+        self._add_schema(other.schema)
+        self._add_preview(other.preview)
+
+
+@dataclass
+class _Shard:
+    """What one writer (process) wrote: per-table files, and its jobs' count and id range."""
+
+    files: dict[str, _PartitionFiles]
+    count: int
+    first: str | None
+    last: str | None
+
+
+def _write_shard(
+    root: Path,
+    day: dt.date,
+    stage: Path,
+    prefix: str,
+    jobs: Iterable[Mapping[str, Any]],
+    fetched_at: dt.datetime | int | None,
+    max_rows: Mapping[str, int] | None,
+) -> _Shard:
+    """Flatten ``jobs`` into each table's staged partition, as files named ``<prefix>NNNNN``."""
+    register = persistent_register(root)
+    files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}", prefix) for t in TABLES}
+    accs = {
+        t: make_accumulator(
+            load_schema(root, t),
+            files[t].write,
+            register=register,
+            max_rows=(max_rows or {}).get(t),
         )
-        if len(self.preview) < PREVIEW_ROWS:
-            rows = chunk.slice(0, PREVIEW_ROWS - len(self.preview)).to_pylist()
-            self.preview += [{k: _short(v) for k, v in row.items()} for row in rows]
+        for t in TABLES
+    }
+    rows = JobRows(accs, fetched_at)
+    first: str | None = None
+    previous: str | None = None
+    count = 0
+    for job in jobs:
+        job_id = job.get("job_id")
+        if previous is not None and isinstance(job_id, str) and job_id <= previous:
+            raise ValueError(f"jobs not in increasing job_id order: {job_id!r} after {previous!r}")
+        previous = rows.add(job)
+        first = first or previous
+        count += 1
+    for acc in accs.values():
+        acc.flush()
+    return _Shard(files, count, first, previous)
+
+
+def _start_worker(args: tuple[Any, ...]) -> subprocess.Popen[bytes]:
+    cmd = [sys.executable, "-m", "pipeline.storage._build_worker"]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert proc.stdin is not None
+    proc.stdin.write(pickle.dumps(args))
+    proc.stdin.close()
+    return proc
+
+
+def _finish_worker(proc: subprocess.Popen[bytes]) -> _Shard | BaseException:
+    """The worker's shard, or the exception it failed with (raised once all have finished)."""
+    assert proc.stdout is not None
+    out = proc.stdout.read()
+    code = proc.wait()
+    if code != 0 or not out:
+        return RuntimeError(f"a build worker process failed (exit status {code})")
+    status, value = pickle.loads(out)
+    return value if status == "ok" or isinstance(value, BaseException) else RuntimeError(value)
 
 
 def write_day(
@@ -148,39 +231,70 @@ def write_day(
     ``max_rows`` overrides the per-table chunk size (rows per Parquet file). ``fingerprint``
     (of whatever ``jobs`` came from) is recorded with each partition for :func:`built_day`.
     """
+    return write_day_shards(
+        data_dir, day, [jobs], fetched_at=fetched_at, max_rows=max_rows, fingerprint=fingerprint
+    )
+
+
+def write_day_shards(
+    data_dir: str | os.PathLike[str],
+    day: dt.date | str,
+    shards: Sequence[Iterable[Mapping[str, Any]]],
+    *,
+    fetched_at: dt.datetime | int | None,
+    max_rows: Mapping[str, int] | None = None,
+    fingerprint: str | None = None,
+) -> DayWriteResult:
+    """:func:`write_day` of the concatenation of ``shards``, flattened in parallel: the first
+    shard in this process, each other one in a worker process (``python -m
+    pipeline.storage._build_worker``; so shards must pickle, and load lazily: a shard is a
+    recipe for its jobs, not the jobs). Each shard writes its own part
+    files, so rows stay sorted by ``job_id`` in file-name order; memory grows with the shards.
+    """
     root = Path(data_dir)
     day = as_date(day)
     with file_lock(day_lock_path(root, day)):
         clean_stale_staging(staging_root(root))
         with staging_dir(staging_root(root)) as stage:
+            prefixes = (
+                ["part-"] if len(shards) == 1 else [f"part-{i:02d}-" for i in range(len(shards))]
+            )
+            workers = [
+                _start_worker((root, day, stage, prefix, shard, fetched_at, max_rows))
+                for prefix, shard in zip(prefixes[1:], shards[1:], strict=True)
+            ]
+            try:
+                written = [
+                    _write_shard(root, day, stage, prefixes[0], shards[0], fetched_at, max_rows)
+                ]
+            except BaseException:
+                for w in workers:
+                    w.kill()
+                    w.wait()
+                raise
+            outcomes = [_finish_worker(w) for w in workers]
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+            written += outcomes
+            ids = [(w.first, w.last) for w in written if w.first is not None]
+            for (_, last), (first, _) in itertools.pairwise(ids):
+                if first <= last:
+                    raise ValueError(f"shards not in increasing job_id order: {first!r}")
+            files = written[0].files
+            for w in written[1:]:
+                for t in TABLES:
+                    files[t].merge(w.files[t])
+            count = sum(w.count for w in written)
             register = persistent_register(root)
-            files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}") for t in TABLES}
-            accs = {
-                t: make_accumulator(
-                    load_schema(root, t),
-                    files[t].write,
-                    register=register,
-                    max_rows=(max_rows or {}).get(t),
-                )
-                for t in TABLES
-            }
-            rows = JobRows(accs, fetched_at)
-            previous: str | None = None
-            count = 0
-            for job in jobs:
-                job_id = job.get("job_id")
-                if previous is not None and isinstance(job_id, str) and job_id <= previous:
-                    raise ValueError(
-                        f"jobs not in increasing job_id order: {job_id!r} after {previous!r}"
-                    )
-                previous = rows.add(job)
-                count += 1
-            for t, acc in accs.items():
-                acc.flush()
+            empty: dict[str, pa.Schema] = {}
+            for t in TABLES:
+                schema = load_schema(root, t)
+                empty[t] = schema.arrow_schema([name for name, _ in FIXED_COLUMNS[t]])
                 if not files[t].files:
-                    files[t].write(acc.empty_table())
+                    files[t].write(empty[t].empty_table())
                 if not schema_path(root, t).exists():
-                    register(acc.schema, [], [])
+                    register(schema, [], [])
             for t in TABLES:
                 f = files[t]
                 record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
@@ -193,15 +307,14 @@ def write_day(
                 target = partition_dir(root, t, day)
                 swap_in(files[t].directory, target)
                 f = files[t]
+                schema = f.schema if f.schema is not None else empty[t]
                 results[t] = TableWriteResult(
                     table=t,
                     rows=f.rows,
                     files=f.files,
                     path=str(target),
-                    schema=f.schema if f.schema is not None else accs[t].empty_table().schema,
-                    preview=to_pandas(pa.Table.from_pylist(f.preview, schema=f.schema))
-                    if f.preview
-                    else to_pandas(accs[t].empty_table()),
+                    schema=schema,
+                    preview=to_pandas(pa.Table.from_pylist(f.preview, schema=schema)),
                 )
     return DayWriteResult(day=day, jobs=count, tables=results)
 

@@ -13,6 +13,7 @@ are a reversible-looking but safe encoding plus a hash; the id itself lives insi
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -142,8 +143,55 @@ class RawStore:
         listing = self.read_listing(day)
         if listing is None:
             return
-        for summary in sorted(listing.jobs, key=lambda job: job["job_id"]):
-            if summary.get("status") == "completed" and self.has_job(day, summary["job_id"]):
-                yield self.get_job(day, summary["job_id"])
+        yield from LandedJobs(self.root.parent, day, _sorted_jobs(listing))
+
+    def day_shards(self, day: dt.date, listing: Listing, max_shards: int) -> list[LandedJobs]:
+        """The day's jobs (as :meth:`iter_day_jobs`) cut into at most ``max_shards`` runs of
+        consecutive job ids with about the same landed bytes each, one per build worker."""
+        jobs = _sorted_jobs(listing)
+        sizes = []
+        for job in jobs:
+            size = 1
+            if job.get("status") == "completed":
+                with contextlib.suppress(FileNotFoundError):
+                    size += self.job_path(day, job["job_id"]).stat().st_size
+            sizes.append(size)
+        total = sum(sizes)
+        shards, start, acc = [], 0, 0
+        for i, size in enumerate(sizes):
+            acc += size
+            if acc * max_shards >= total * (len(shards) + 1) and len(shards) < max_shards - 1:
+                shards.append(LandedJobs(self.root.parent, day, jobs[start : i + 1]))
+                start = i + 1
+        shards.append(LandedJobs(self.root.parent, day, jobs[start:]))
+        return shards
+
+    def landed_bytes(self, day: dt.date) -> int:
+        """Total size of the day's landed job files (how much work building the day is)."""
+        day_dir = self.day_dir(day)
+        if not day_dir.is_dir():
+            return 0
+        return sum(p.stat().st_size for p in day_dir.iterdir() if p.name.endswith(_SUFFIX))
+
+
+def _sorted_jobs(listing: Listing) -> tuple[Mapping[str, Any], ...]:
+    return tuple(sorted(listing.jobs, key=lambda job: job["job_id"]))
+
+
+@dataclass(frozen=True)
+class LandedJobs:
+    """Some of a day's jobs in ``job_id`` order, read lazily; small and picklable, so a build
+    worker process can be handed it: complete dicts for landed completed jobs, else the
+    listing object."""
+
+    data_dir: Path
+    day: dt.date
+    summaries: tuple[Mapping[str, Any], ...]
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        store = RawStore(self.data_dir)
+        for summary in self.summaries:
+            if summary.get("status") == "completed" and store.has_job(self.day, summary["job_id"]):
+                yield store.get_job(self.day, summary["job_id"])
             else:
                 yield summary

@@ -1,0 +1,57 @@
+"""A day built by several worker processes holds exactly what one writer would write."""
+
+import datetime as dt
+
+import pandas as pd
+import pytest
+
+import pipeline.sync
+from pipeline.emulator import Dataset
+from pipeline.storage import read_table
+from pipeline.storage.parquet import write_day_shards
+from pipeline.storage.raw import RawStore
+from pipeline.sync import build_day
+from pipeline.tables import TABLES
+
+DAY = dt.date(2026, 1, 15)
+LISTED_AT = dt.datetime(2026, 1, 16, tzinfo=dt.UTC)
+
+
+def _land(data_dir, dataset: Dataset) -> None:
+    store = RawStore(data_dir)
+    ids = dataset.job_ids_for_day(DAY)
+    for job_id in ids:
+        if dataset.status(job_id) == "completed":
+            store.put_job(DAY, dataset.complete_job(job_id))
+    store.write_listing(DAY, [dataset.summary(j) for j in ids], LISTED_AT)
+
+
+def _tables(data_dir) -> dict[str, pd.DataFrame]:
+    return {t: read_table(t, data_dir) for t in TABLES}
+
+
+def test_sharded_build_equals_a_single_writer(tmp_path, monkeypatch):
+    dataset = Dataset(seed=3, jobs=40, days=1, end_date=DAY, hostile=True)
+    one, many = tmp_path / "one", tmp_path / "many"
+    _land(one, dataset)
+    _land(many, dataset)
+    monkeypatch.setattr(pipeline.sync, "SHARD_MIN_BYTES", 1)
+    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 1)
+    single = build_day(one, DAY)
+    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 3)
+    sharded = build_day(many, DAY)
+    assert any(p.name.startswith("part-02-") for p in (many / "tables").rglob("*.parquet"))
+    assert sharded.rows == single.rows and sharded.jobs == single.jobs
+    expected, got = _tables(one), _tables(many)
+    for t in TABLES:
+        pd.testing.assert_frame_equal(got[t], expected[t], check_like=True)
+
+
+def test_a_failing_worker_fails_the_build_and_leaves_the_partitions(tmp_path):
+    shards = [[{"job_id": "b", "status": "pending"}], [{"job_id": "a", "status": "pending"}]]
+    with pytest.raises(ValueError, match="increasing job_id"):
+        write_day_shards(tmp_path, DAY, shards, fetched_at=LISTED_AT)
+    shards = [[{"job_id": "a", "status": "pending"}], [{"status": "no id"}]]
+    with pytest.raises(ValueError, match="without a string job_id"):
+        write_day_shards(tmp_path, DAY, shards, fetched_at=LISTED_AT)
+    assert not list((tmp_path / "tables").rglob("*.parquet"))
