@@ -1,4 +1,5 @@
 import json
+import re
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,8 +12,9 @@ json_values = st.recursive(
     | st.integers(min_value=-(10**40), max_value=10**40)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=30,
 )
 
@@ -28,3 +30,8 @@ def test_big_integer_is_not_turned_into_a_float():
     value = jsonio.loads(b'{"n": 123456789012345678901234567890}')
     assert value["n"] == 123456789012345678901234567890
     assert isinstance(value["n"], int)
+
+
+@given(st.binary(max_size=60) | st.from_regex(rb"[0-9a ]{0,40}", fullmatch=True))
+def test_long_digit_runs_are_found_like_a_regex_would(raw):
+    assert jsonio.has_long_digit_run(raw) == (re.search(rb"[0-9]{19,}", raw) is not None)
