@@ -4,7 +4,6 @@ Configuration is read when a run starts (not when the code location loads), so t
 definitions serve the demo's emulator, tests and the real API by environment alone.
 """
 
-
 import os
 from pathlib import Path
 
