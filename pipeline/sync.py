@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,13 +72,13 @@ def land_day(
         progress("listed", {"day": day, "listed": len(jobs), "to_fetch": len(missing)})
 
     fetched = 0
-    for job in client.fetch_jobs(missing):
-        store.put_job(day, job.raw)
+    for raw in client.fetch_raw_jobs(missing):
+        store.put_job(day, raw)
         fetched += 1
         if progress:
             progress(
                 "fetched",
-                {"day": day, "job_id": job.job_id, "segments": len(job.segment_entities)},
+                {"day": day, "job_id": raw["job_id"], "segments": _segment_count(raw)},
             )
     skipped = [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
     gone = {job_id for job_id, _reason in skipped}
@@ -100,6 +100,12 @@ def land_day(
         pruned=len(pruned),
         client_stats=client.stats.snapshot(),
     )
+
+
+def _segment_count(raw: Mapping[str, Any]) -> int:
+    data = raw.get("data")
+    segments = data.get("segment_entities") if isinstance(data, Mapping) else None
+    return len(segments) if isinstance(segments, list) else 0
 
 
 def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict[str, str]:

@@ -15,10 +15,10 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
 
 import requests
@@ -38,6 +38,7 @@ from pipeline.cloudglue.models import Job
 from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
 
 log = logging.getLogger("pipeline.cloudglue")
+T = TypeVar("T")
 
 API_KEY_ENV = "CLOUDGLUE_API_KEY"
 BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
@@ -345,6 +346,11 @@ class CloudglueClient:
         Raises NotFoundError for 404 and InconsistentPagingError when the job keeps changing
         between pages after ``max_paging_restarts`` fresh starts.
         """
+        return Job.from_api(self.fetch_raw_job(job_id))
+
+    def fetch_raw_job(self, job_id: str) -> dict[str, Any]:
+        """``fetch_job(job_id).raw`` without building the models, which cost the landing about
+        a sixth of its CPU; raises like ``fetch_job`` (ValueError for a body without job_id)."""
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id must be a non-empty string")
         reason = ""
@@ -363,9 +369,11 @@ class CloudglueClient:
             except _PagingChanged as exc:
                 reason = str(exc)
                 continue
-            job = Job.from_api(raw)
+            got = raw.get("job_id")
+            if not isinstance(got, str) or not got:
+                raise ValueError(f"extract job without a string job_id: {str(raw)[:200]}")
             self.stats._add("jobs_fetched")
-            return job
+            return raw
         raise InconsistentPagingError(
             f"job {job_id}: pages stayed inconsistent after {self.max_paging_restarts + 1}"
             f" attempts (last: {reason})"
@@ -459,15 +467,22 @@ class CloudglueClient:
         fetched or waiting to be yielded: memory follows the concurrency, not the day's size.
         A 404 (job deleted since it was listed) is recorded in ``stats`` as skipped.
         """
+        return self._fetch_many(self.fetch_job, job_ids)
+
+    def fetch_raw_jobs(self, job_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """``fetch_jobs`` yielding complete job dicts (``Job.raw``) without the models."""
+        return self._fetch_many(self.fetch_raw_job, job_ids)
+
+    def _fetch_many(self, fetch: Callable[[str], T], job_ids: Iterable[str]) -> Iterator[T]:
         ids = iter(job_ids)
-        running: dict[Future[Job], str] = {}
+        running: dict[Future[T], str] = {}
         pool = ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="cloudglue-job"
         )
         try:
             while True:
                 for job_id in ids:
-                    running[pool.submit(self.fetch_job, job_id)] = job_id
+                    running[pool.submit(fetch, job_id)] = job_id
                     if len(running) >= self.max_concurrency:
                         break
                 if not running:

@@ -371,3 +371,13 @@ def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
     assert {"pipeline.cloudglue", "urllib3.connectionpool"} <= {r.name for r in caplog.records}
     texts += [r.getMessage() for r in caplog.records]
     assert not [t for t in texts if SECRET in t]
+
+
+def test_fetch_raw_jobs_yields_the_complete_dicts_fetch_jobs_would(emulator, dataset):
+    client = client_for(emulator)
+    ids = dataset.job_ids()[:30]
+    raws = {raw["job_id"]: raw for raw in client.fetch_raw_jobs(ids)}
+    completed = [j for j in ids if dataset.status(j) == "completed"]
+    assert {j: raws[j] for j in completed} == {j: dataset.complete_job(j) for j in completed}
+    assert raws == {job.job_id: dict(job.raw) for job in client.fetch_jobs(ids)}
+    assert client.stats.snapshot()["jobs_fetched"] == 2 * len(ids)
