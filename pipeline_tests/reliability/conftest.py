@@ -17,10 +17,12 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 import pipeline
 from pipeline import jsonio
-from pipeline.emulator import Dataset
+from pipeline.cli import ApiOptions, ensure_dagster_home, sync_days
+from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.storage.parquet import BUILD_RECORD
 from pipeline.storage.raw import RawStore
 from pipeline.tables import TABLE_NAMES
@@ -62,6 +64,32 @@ def sync(env: Mapping[str, str], *args: str, days: tuple[str, str] = (DAYS[0], D
         *args,
         env=env,
     )
+
+
+def sync_in_process(
+    base_url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **options: float
+) -> bool:
+    """What ``cloudglue-pipeline sync`` runs over ``DAYS``, in this process: faster than a
+    subprocess, same Dagster runs (DAGSTER_HOME ``root/home``, data in ``root/data``)."""
+    monkeypatch.setenv("DAGSTER_HOME", str(root / "home"))
+    monkeypatch.setenv("CLOUDGLUE_API_KEY", KEY)
+    ensure_dagster_home()
+    days = [dt.date.fromisoformat(d) for d in DAYS]
+    api = ApiOptions(base_url=base_url, max_concurrency=4, **options)
+    ok, summaries = sync_days(days, root / "data", api, quiet=True)
+    assert [s.day for s in summaries] == days[: len(summaries)]
+    return ok
+
+
+@pytest.fixture(scope="session")
+def fault_free(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, list[tuple]]]:
+    """``small_dataset()`` synced without faults: the root and its table snapshot."""
+    root = tmp_path_factory.mktemp("fault-free")
+    with EmulatorServer(small_dataset(), api_key=KEY) as server, pytest.MonkeyPatch.context() as mp:
+        assert sync_in_process(server.base_url, root, mp)
+    tables = snapshot(root / "data")
+    assert len(tables["segment_entities"]) > 500 and len(tables["chapters"]) > 0
+    return root, tables
 
 
 def _cell(value: Any) -> Any:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import ApiOptions, ensure_dagster_home, sync_days
 from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
 from pipeline_tests.reliability.conftest import (
     DAYS,
@@ -20,33 +19,8 @@ from pipeline_tests.reliability.conftest import (
     small_dataset,
     snapshot,
     sync,
+    sync_in_process,
 )
-
-SYNC_DAYS = [dt.date.fromisoformat(d) for d in DAYS]
-
-
-def _sync_in_process(
-    base_url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **options: float
-) -> bool:
-    """What ``cloudglue-pipeline sync`` runs, in this process (Dagster runs on a temp home)."""
-    monkeypatch.setenv("DAGSTER_HOME", str(root / "home"))
-    monkeypatch.setenv("CLOUDGLUE_API_KEY", KEY)
-    ensure_dagster_home()
-    api = ApiOptions(base_url=base_url, max_concurrency=4, **options)
-    ok, summaries = sync_days(SYNC_DAYS, root / "data", api, quiet=True)
-    assert [s.day for s in summaries] == SYNC_DAYS[: len(summaries)]
-    return ok
-
-
-@pytest.fixture(scope="module")
-def fault_free(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple]]:
-    root = tmp_path_factory.mktemp("fault-free")
-    with EmulatorServer(small_dataset(), api_key=KEY) as server, pytest.MonkeyPatch.context() as mp:
-        assert _sync_in_process(server.base_url, root, mp)
-    tables = snapshot(root / "data")
-    assert len(tables["segment_entities"]) > 500 and len(tables["chapters"]) > 0
-    return tables
-
 
 FAULTS = {
     "429-retry-after-seconds": (
@@ -79,17 +53,17 @@ FAULTS = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(FAULTS))
 def test_a_fault_within_the_retries_gives_the_fault_free_tables(
-    name: str, fault_free: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str, fault_free: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     faults, kind = FAULTS[name]
     with EmulatorServer(small_dataset(), api_key=KEY, faults=faults) as server:
-        ok = _sync_in_process(
+        ok = sync_in_process(
             server.base_url, tmp_path, monkeypatch, timeout_seconds=0.5, backoff_seconds=0.01
         )
         injected = server.stats.faults.get(kind, 0)
     assert ok
     assert injected > 0, "the fault never fired: the test proves nothing"
-    assert snapshot(tmp_path / "data") == fault_free
+    assert snapshot(tmp_path / "data") == fault_free[1]
 
 
 @pytest.fixture(scope="module")

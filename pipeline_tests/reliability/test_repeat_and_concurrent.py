@@ -16,10 +16,9 @@ from pipeline_tests.reliability.conftest import (
     KEY,
     assert_readers_see_only_complete_files,
     cli_env,
-    completed_result,
     small_dataset,
     snapshot,
-    sync,
+    sync_in_process,
 )
 
 
@@ -32,29 +31,24 @@ def _assert_unique_segments(data_dir: Path) -> None:
 
 
 @pytest.mark.slow
-def test_two_syncs_of_the_same_days_give_identical_tables(tmp_path: Path) -> None:
+def test_two_syncs_of_the_same_days_give_identical_tables(
+    fault_free: tuple[Path, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, tables = fault_free
     with EmulatorServer(small_dataset(), api_key=KEY) as server:
-        env = cli_env(tmp_path, server.base_url)
-        first = sync(env, "--quiet")
-        assert first.returncode == 0, completed_result(first)
-        tables = snapshot(tmp_path / "data")
-        second = sync(env, "--quiet")
-        assert second.returncode == 0, completed_result(second)
-    assert snapshot(tmp_path / "data") == tables
-    _assert_unique_segments(tmp_path / "data")
+        assert sync_in_process(server.base_url, root, monkeypatch)
+        assert server.stats.requests == len(DAYS)  # one listing a day: every job was landed
+    assert snapshot(root / "data") == tables
+    _assert_unique_segments(root / "data")
 
 
 @pytest.mark.slow
-def test_two_overlapping_syncs_at_once_finish_with_the_tables_of_one(tmp_path: Path) -> None:
+def test_two_overlapping_syncs_at_once_finish_with_the_tables_of_one(
+    fault_free: tuple[Path, dict], tmp_path: Path
+) -> None:
     """Same data dir and DAGSTER_HOME, days 1-3 and 2-3 at once, the emulator slowed so the runs
     overlap: both succeed (per-day locks, SQLite run storage), tables equal a lone sync's."""
-    dataset = small_dataset()
-    with EmulatorServer(dataset, api_key=KEY) as server:
-        alone = tmp_path / "alone"
-        done = sync(cli_env(alone, server.base_url), "--quiet")
-        assert done.returncode == 0, completed_result(done)
-
-        server.latency_ms = 20
+    with EmulatorServer(small_dataset(), api_key=KEY, latency_ms=20) as server:
         env = {**os.environ, **cli_env(tmp_path, server.base_url)}
         procs = [
             subprocess.Popen(
@@ -72,4 +66,4 @@ def test_two_overlapping_syncs_at_once_finish_with_the_tables_of_one(tmp_path: P
         assert "Traceback" not in err and "database is locked" not in err
     assert_readers_see_only_complete_files(tmp_path / "data")
     _assert_unique_segments(tmp_path / "data")
-    assert snapshot(tmp_path / "data") == snapshot(alone / "data")
+    assert snapshot(tmp_path / "data") == fault_free[1]
