@@ -21,6 +21,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 import pandas as pd
 import pyarrow as pa
@@ -368,21 +369,66 @@ def typed_values(values: list[Any]) -> dict[str, list[Any]]:
     }
 
 
+_RUN_COLUMNS = ("job_id", "scope", "segment_index", "start_time", "end_time")
+
+
 class ValuesAccumulator(TableAccumulator):
-    """``entity_values``: rows hold the raw leaf; its typed columns are derived per chunk."""
+    """``entity_values``: rows hold the raw leaf; its typed columns are derived per chunk. The
+    columns that only change per entities value (job_id .. end_time, leaf_index) are kept as one
+    run per value and expanded in Arrow, not appended per leaf in Python."""
 
     def _reset(self) -> None:
         super()._reset()
         self.leaf_values: list[Any] = []
+        self.runs: dict[str, list[Any]] = {name: [] for name in _RUN_COLUMNS}
+        self.run_lengths: list[int] = []
+
+    def add_run(
+        self,
+        job_id: str,
+        scope: str,
+        index: int | None,
+        start: float | None,
+        end: float | None,
+        n: int,
+    ) -> None:
+        """The last ``n`` leaves appended belong to this entities value."""
+        runs = self.runs
+        runs["job_id"].append(job_id)
+        runs["scope"].append(scope)
+        runs["segment_index"].append(index)
+        runs["start_time"].append(start)
+        runs["end_time"].append(end)
+        self.run_lengths.append(n)
+
+    def _expand_runs(self) -> None:
+        for name, values in self.runs.items():
+            column = self.fixed[name]
+            for value, n in zip(values, self.run_lengths, strict=True):
+                column.extend([value] * n)
+        for n in self.run_lengths:
+            self.fixed["leaf_index"].extend(range(n))
 
     def to_arrow(self) -> pa.Table:
         derived = typed_values(self.leaf_values)
         for name, column in derived.items():
             self.fixed[name].extend(column)
+        lengths = np.asarray(self.run_lengths, dtype=np.int64)
+        take = pa.array(np.repeat(np.arange(len(lengths)), lengths))
+        starts = np.cumsum(lengths) - lengths
+        leaf_index = np.arange(len(take), dtype=np.int64) - np.repeat(starts, lengths)
         schema = self.schema.arrow_schema(self.fixed_names)
         try:  # every value fits by construction: skip the per-column routing
-            arrays = [pa.array(self.fixed[f.name], f.type) for f in schema]
+            arrays = []
+            for f in schema:
+                if f.name in self.runs:
+                    arrays.append(pa.array(self.runs[f.name], f.type).take(take))
+                elif f.name == "leaf_index":
+                    arrays.append(pa.array(leaf_index, f.type))
+                else:
+                    arrays.append(pa.array(self.fixed[f.name], f.type))
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+            self._expand_runs()
             return super().to_arrow()  # e.g. a job_id with lone surrogates: route it
         return pa.Table.from_arrays(arrays, schema=schema)
 
@@ -574,12 +620,7 @@ class JobRows:
         assert isinstance(acc, ValuesAccumulator)
         f = acc.fixed
         n = leaves_into(ents, f["path"], acc.leaf_values)
-        f["job_id"].extend([job_id] * n)
-        f["scope"].extend([scope] * n)
-        f["segment_index"].extend([index] * n)
-        f["start_time"].extend([start] * n)
-        f["end_time"].extend([end] * n)
-        f["leaf_index"].extend(range(n))
+        acc.add_run(job_id, scope, index, start, end, n)
         acc.rows_done(n, nbytes)
 
     def _add_items(

@@ -223,3 +223,19 @@ def test_entity_values_keep_a_fixed_schema_even_for_lone_surrogates():
     assert [r["value_string"] for r in rows] == [None, None, None, "fine"]
     assert [r["value_json"] for r in rows] == ['"v\\udfff"', str(2**70), "NaN", '"fine"']
     assert rows[0]["path"] == '["k\\ud800"]'
+
+
+@pytest.mark.parametrize("job_id", ["j", "j\ud800"])  # the second takes the routed (slow) path
+def test_entity_values_per_value_columns_repeat_for_each_leaf(job_id):
+    segs = [segment(0, 1, {"a": 1, "b": [1, 2]}), segment(1.5, 2, "x")]
+    values = build_frames([completed_job(job_id, segs, video_entities={"v": True})])[
+        "entity_values"
+    ]
+    if job_id == "j":  # a lone surrogate cannot be UTF-8 text: it goes to a variant column
+        assert values["job_id"].tolist() == [job_id] * 5
+    assert values["scope"].tolist() == ["video", "segment", "segment", "segment", "segment"]
+    assert values["leaf_index"].tolist() == [0, 0, 1, 2, 0]
+    assert values["segment_index"].tolist()[1:] == [0, 0, 0, 1]
+    assert values["segment_index"].isna().tolist() == [True, False, False, False, False]
+    assert values["start_time"].tolist()[1:] == [0, 0, 0, 1.5]
+    assert values["end_time"].tolist()[1:] == [1, 1, 1, 2]
