@@ -101,7 +101,8 @@ class ClientStats:
         ``"connection"``, ``"timeout"``, ``"incomplete_body"``, ``"invalid_json"``),
         ``bytes_received``, ``backoff_seconds``, ``throttle_seconds`` (waiting on the rate cap),
         ``paging_restarts``, ``jobs_listed``, ``jobs_fetched``, ``jobs_skipped`` and ``skipped``
-        (``(job_id, reason)`` pairs: 404s in ``fetch_jobs``, listed jobs without ``created_at``).
+        (``(job_id, reason)`` pairs: 404s in ``fetch_jobs``, listed jobs without ``created_at``,
+        list items that are no job, as ``<list item N>``).
         """
         with self._lock:
             return {
@@ -310,8 +311,8 @@ class CloudglueClient:
                     f"GET {self._shown('/extract', params)}: the list has no 'data' array",
                     url=self._shown("/extract", params),
                 )
-            for obj in items:
-                job = self._listed_job(obj)
+            for position, obj in enumerate(items, start=offset):
+                job = self._listed_job(obj, position)
                 if job is None or job.job_id in seen:
                     continue
                 seen.add(job.job_id)
@@ -327,15 +328,18 @@ class CloudglueClient:
         self.stats._add("jobs_listed", len(jobs))
         return jobs
 
-    def _listed_job(self, obj: Any) -> Job | None:
+    def _listed_job(self, obj: Any, position: int) -> Job | None:
+        """The listed job, or None after recording in ``skipped`` why the item is none."""
         if not isinstance(obj, Mapping):
-            log.warning("the job list held a %s, not an object; ignored", type(obj).__name__)
-            return None
-        try:
-            return Job.from_api(obj)
-        except ValueError:
-            log.warning("the job list held an object without a job_id; ignored")
-            return None
+            reason = f"not an object but a JSON {type(obj).__name__}"
+        else:
+            try:
+                return Job.from_api(obj)
+            except ValueError:
+                reason = "an object without a string job_id"
+        log.warning("item %d of the job list is %s; left out", position, reason)
+        self.stats._skip(f"<list item {position}>", reason)
+        return None
 
     # ------------------------------------------------------------------------ one complete job
 

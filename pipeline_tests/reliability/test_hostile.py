@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import dagster as dg
 import pytest
@@ -129,3 +132,57 @@ def test_bad_times_and_unusable_listings_are_reported(hostile_sync) -> None:
     )
     assert day_of[TEXT_CREATED_AT] in reported
     assert dt.date.fromisoformat(day_of[TEXT_CREATED_AT]) in dataset.days()
+
+
+@pytest.fixture
+def garbled_listing() -> Iterator[tuple[str, str, str]]:
+    """A loopback API whose day listing holds a number and an object without ``job_id`` next to
+    one real job (served from the emulator's dataset); yields base URL, day and that job's id."""
+    dataset = small_dataset(jobs=12)
+    job_id = next(
+        j
+        for j in dataset.job_ids()
+        if dataset.status(j) == "completed" and dataset.complete_job(j)["total"] <= 100
+    )
+    day = dataset.summary(job_id)["created_at"] // 86_400_000
+    listing = [42, {"status": "completed", "created_at": dataset.summary(job_id)["created_at"]}]
+    listing.append(dataset.summary(job_id))
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.startswith("/v1/extract?"):
+                body = {"object": "list", "data": listing, "total": len(listing)}
+            else:
+                body = dataset.detail_body(
+                    job_id, limit=100, include_chapters=True, include_shots=True
+                )
+            raw = json.dumps(body).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        iso = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", iso, job_id
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_listing_items_that_are_no_job_are_reported(garbled_listing, tmp_path) -> None:
+    base_url, day, job_id = garbled_listing
+    done = sync(cli_env(tmp_path, base_url, key="k"), days=(day, day))
+    assert done.returncode == 0, completed_result(done)
+    assert list(pipeline.read_table("extract_jobs", tmp_path / "data").job_id) == [job_id]
+    warnings = [line for line in done.stdout.splitlines() if "skipped" in line]
+    assert len(warnings) == 2, done.stdout
+    assert "not an object" in warnings[0] and "int" in warnings[0]
+    assert "job_id" in warnings[1]
