@@ -334,7 +334,11 @@ def machine() -> dict[str, Any]:
                 break
     except OSError:
         pass
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     return {
+        "commit": commit,
         "nproc": os.cpu_count(),
         "cpu": model or platform.processor(),
         "python": platform.python_version(),
