@@ -84,10 +84,14 @@ def _kill_when(env: dict[str, str], condition: Callable[[], bool], days: tuple[s
 
 
 def _staged_parquet(data_dir: Path) -> bool:
+    """A Parquet file is being written in a staging dir (which may vanish while we look)."""
     staging = data_dir / ".staging"
-    return staging.is_dir() and any(
-        p.suffix == ".parquet" for d in staging.iterdir() if d.is_dir() for p in d.rglob("*")
-    )
+    try:
+        return staging.is_dir() and any(
+            p.suffix == ".parquet" for d in staging.iterdir() if d.is_dir() for p in d.rglob("*")
+        )
+    except FileNotFoundError:
+        return False
 
 
 def _landed(data_dir: Path) -> set[str]:
@@ -106,8 +110,8 @@ def _new_raw_jobs(data_dir: Path) -> int:
 
 # (phase, emulator latency ms, kill condition on (server, data dir))
 PHASES: dict[str, tuple[float, Callable[[EmulatorServer, Path], bool]]] = {
-    "listing": (400.0, lambda server, data: server.stats.requests >= 1),
-    "fetching": (40.0, lambda server, data: _new_raw_jobs(data) >= 3),
+    "listing": (3000.0, lambda server, data: server.stats.requests >= 1),
+    "fetching": (150.0, lambda server, data: _new_raw_jobs(data) >= 3),
     "writing-parquet": (0.0, lambda server, data: _staged_parquet(data)),
 }
 
