@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,9 @@ from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import built_day, write_day_shards
 from pipeline.storage.raw import RawStore
+
+# Threads writing landed jobs while the client fetches the next ones.
+WRITERS = 4
 
 
 class LandingError(CloudglueError):
@@ -72,14 +76,27 @@ def land_day(
         progress("listed", {"day": day, "listed": len(jobs), "to_fetch": len(missing)})
 
     fetched = 0
-    for raw in client.fetch_raw_jobs(missing):
-        store.put_job(day, raw)
+
+    def landed(write: Future[Any], raw: Mapping[str, Any]) -> None:
+        nonlocal fetched
+        write.result()
         fetched += 1
         if progress:
             progress(
                 "fetched",
                 {"day": day, "job_id": raw["job_id"], "segments": _segment_count(raw)},
             )
+
+    # Writes (serialise, compress, two fsyncs) run beside the fetching: done inline they held up
+    # taking the next finished job, so fewer requests were in flight. A few at most wait.
+    pending: deque[tuple[Future[Any], Mapping[str, Any]]] = deque()
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="land-write") as writers:
+        for raw in client.fetch_raw_jobs(missing):
+            pending.append((writers.submit(store.put_job, day, raw), raw))
+            while len(pending) > 2 * WRITERS or (pending and pending[0][0].done()):
+                landed(*pending.popleft())
+        while pending:
+            landed(*pending.popleft())
     skipped = [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
     gone = {job_id for job_id, _reason in skipped}
     unlanded = [j for j in missing if j not in gone and not store.has_job(day, j)]
