@@ -6,7 +6,10 @@ writer held in memory. The Dagster layer turns each ``CheckOutcome`` into an ass
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +17,9 @@ from typing import Any
 
 import duckdb
 
-from pipeline.storage.raw import RawStore
+from pipeline.storage.atomic import atomic_write_bytes
+from pipeline.storage.layout import staging_root
+from pipeline.storage.raw import Listing, RawStore
 
 
 @dataclass(frozen=True)
@@ -47,10 +52,48 @@ def _sample(items: Iterable[Any], n: int = 5) -> list[str]:
     return [str(item) for item in list(items)[:n]]
 
 
+_CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
+_CACHE_VERSION = "1"
+
+
+def _cache_key(data_dir: Path, day: dt.date, store: RawStore, listing: Listing | None) -> str:
+    """A digest of every input of the checks: the landing (listing and job files) and each
+    checked partition's files (name, size, mtime)."""
+    digest = hashlib.sha256(f"{_CACHE_VERSION}:{store.fingerprint(day, listing)}".encode())
+    for table in _CHECKED_TABLES:
+        part = data_dir / "tables" / table / f"created_date={day.isoformat()}"
+        for path in sorted(part.glob("*.parquet")):
+            st = path.stat()
+            digest.update(f"\n{table}/{path.name} {st.st_size} {st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
 def check_day(data_dir: Path, day: dt.date) -> list[CheckOutcome]:
-    """Every check for one day's partitions."""
+    """Every check for one day's partitions.
+
+    The outcomes are kept under ``<data_dir>/.cache/checks/`` with a digest of their inputs: a
+    day whose landing and partitions did not change (a re-sync with nothing new) is not read
+    again, which matters as the count check reads every landed job.
+    """
     store = RawStore(data_dir)
     listing = store.read_listing(day)
+    key = _cache_key(data_dir, day, store, listing)
+    cache = data_dir / ".cache" / "checks" / f"created_date={day.isoformat()}.json"
+    try:
+        cached = json.loads(cache.read_bytes())
+        if cached.get("key") == key:
+            return [CheckOutcome(**outcome) for outcome in cached["outcomes"]]
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    outcomes = _check_day(data_dir, day, store, listing)
+    body = {"key": key, "outcomes": [dataclasses.asdict(o) for o in outcomes]}
+    atomic_write_bytes(cache, json.dumps(body).encode(), staging_root(data_dir))
+    return outcomes
+
+
+def _check_day(
+    data_dir: Path, day: dt.date, store: RawStore, listing: Listing | None
+) -> list[CheckOutcome]:
     listed = listing.jobs if listing else ()
     completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
     con = duckdb.connect()

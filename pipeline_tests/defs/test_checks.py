@@ -61,3 +61,17 @@ def test_completed_job_without_landing_fails_the_completeness_check(
     outcome = _outcomes(data_dir, day)[("extract_jobs", "completed_jobs_have_rows")]
     assert not outcome.passed
     assert completed in outcome.metadata["not_landed"]
+
+
+def test_an_unchanged_day_reuses_its_check_outcomes(
+    dataset, materialize_day, data_dir, monkeypatch
+):
+    day = _busiest_day(dataset)
+    assert materialize_day(day).success
+    first = check_day(data_dir, day)
+
+    def no_reading(*args):
+        raise AssertionError("the landing was read again")
+
+    monkeypatch.setattr(RawStore, "get_job", no_reading)
+    assert check_day(data_dir, day) == first
