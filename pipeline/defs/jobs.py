@@ -2,11 +2,8 @@
 
 import dagster as dg
 
-from pipeline.defs.partitions import daily_partitions
-
 cloudglue_daily_job = dg.define_asset_job(
     "cloudglue_daily_job",
     selection=dg.AssetSelection.groups("cloudglue"),
-    partitions_def=daily_partitions,
     description="Land one UTC day of Cloudglue extract jobs and rebuild its tables.",
 )
