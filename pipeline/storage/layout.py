@@ -2,9 +2,12 @@
 
 ```
 <data_dir>/tables/<table>/created_date=YYYY-MM-DD/part-NNNNN.parquet   what readers glob
+  (part-SS-NNNNN.parquet when shard SS of a parallel build wrote it)
+<data_dir>/tables/<table>/created_date=YYYY-MM-DD/_build.json          input fingerprint, counts
 <data_dir>/tables/<table>/_schema.json                                 column kinds and names
 <data_dir>/.staging/<uuid>/...                                         partitions being written
 <data_dir>/.locks/*.lock                                               fcntl locks
+<data_dir>/.cache/checks/created_date=YYYY-MM-DD.json                  cached check outcomes
 ```
 Staging and locks sit outside ``tables/`` so a reader's ``tables/<table>/**/*.parquet`` glob never
 sees a half-written file.
