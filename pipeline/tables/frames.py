@@ -244,6 +244,16 @@ class TableAccumulator:
         col[0].append(self.rows)
         col[1].append(value)
 
+    def emit_extra(self, item: Mapping[str, Any], known: frozenset[str]) -> None:
+        """Flatten the fields of ``item`` that the API does not document (kept, never dropped)."""
+        for key, value in item.items():
+            if key in known or value is None:
+                continue
+            if type(value) is dict:
+                flatten_into(value, (key,), 1, self.dynamic, self.rows)
+            else:
+                self.emit((key,), value)
+
     def row_done(self, nbytes: int = 0) -> None:
         self.rows += 1
         self.nbytes += nbytes
@@ -589,13 +599,7 @@ class JobRows:
             c_thumb.append(seg.get("thumbnail_url"))
             c_ents.append(text)
             c_item.append(None)
-            for key, value in seg.items():
-                if key in SEGMENT_FIELDS or value is None:
-                    continue
-                if type(value) is dict:
-                    flatten_into(value, (key,), 1, acc.dynamic, acc.rows)
-                else:
-                    emit((key,), value)
+            acc.emit_extra(seg, SEGMENT_FIELDS)
             if type(ents) is dict:
                 flatten_into(ents, ("entities",), 1, acc.dynamic, acc.rows)
             elif ents is not None:
@@ -633,7 +637,6 @@ class JobRows:
     ) -> None:
         f = acc.fixed
         index_name = "chapter_index" if has_description else "shot_index"
-        emit = acc.emit
         for i in _time_order(items):
             item = items[i]
             f["job_id"].append(job_id)
@@ -652,13 +655,7 @@ class JobRows:
             if has_description:
                 f["description"].append(item.get("description"))
             f["item_json"].append(None)
-            for key, value in item.items():
-                if key in known or value is None:
-                    continue
-                if type(value) is dict:
-                    flatten_into(value, (key,), 1, acc.dynamic, acc.rows)
-                else:
-                    emit((key,), value)
+            acc.emit_extra(item, known)
             acc.row_done()
 
 
