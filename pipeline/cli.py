@@ -60,13 +60,17 @@ def ensure_dagster_home() -> Path:
     Set in ``os.environ`` too, so in-process runs and ``dagster dev`` share one instance and the
     UI shows the CLI's runs.
     """
+    from pipeline.storage.atomic import file_lock
+
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
     try:
         home.mkdir(parents=True, exist_ok=True)
-        config = home / "dagster.yaml"
-        if not config.exists():
-            packaged = importlib.resources.files("pipeline").joinpath("dagster.yaml")
-            config.write_text(packaged.read_text(encoding="utf-8"), encoding="utf-8")
+        initialized = home / ".cloudglue-initialized"
+        if not initialized.exists():
+            # Two commands starting together on a new home would both write dagster.yaml and
+            # both create the instance's SQLite tables ("table runs already exists"): once, locked.
+            with file_lock(home / ".cloudglue-init.lock"):
+                _init_dagster_home(home, initialized)
     except OSError as exc:
         raise CliError(
             f"cannot set up DAGSTER_HOME {home}: {exc.strerror or exc}; "
@@ -74,6 +78,25 @@ def ensure_dagster_home() -> Path:
         ) from None
     os.environ["DAGSTER_HOME"] = str(home)
     return home
+
+
+def _init_dagster_home(home: Path, marker: Path) -> None:
+    """Write the packaged dagster.yaml (unless the user has one) and create the instance's
+    storage, then leave ``marker``; the caller holds the home's init lock."""
+    import dagster as dg
+
+    from pipeline.storage.atomic import atomic_write_bytes
+
+    if marker.exists():
+        return
+    config = home / "dagster.yaml"
+    if not config.exists():
+        packaged = importlib.resources.files("pipeline").joinpath("dagster.yaml")
+        atomic_write_bytes(config, packaged.read_bytes(), home / ".tmp")
+
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+    marker.touch()
 
 
 def _data_dir(flag: str | None, default: str = DEFAULT_DATA_DIR) -> Path:

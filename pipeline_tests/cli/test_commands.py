@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,25 @@ def test_dagster_home_defaults_to_the_working_dir_and_gets_the_packaged_yaml(tmp
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     ensure_dagster_home()
     assert (home / "dagster.yaml").read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_commands_starting_together_on_a_new_dagster_home_all_get_a_working_instance(tmp_path):
+    home = tmp_path / "home"
+    script = (
+        "import dagster as dg\n"
+        "from pipeline.cli import ensure_dagster_home\n"
+        "ensure_dagster_home()\n"
+        "with dg.DagsterInstance.get() as instance:\n"
+        "    assert instance.get_runs() == []\n"
+    )
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
+        for _ in range(4)
+    ]
+    errors = [p.communicate(timeout=120)[1].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0, 0], "\n".join(errors)
+    assert (home / "dagster.yaml").read_text() == (REPO / "pipeline" / "dagster.yaml").read_text()
 
 
 def test_dev_runs_dagster_dev_on_the_repo_workspace(tmp_path, monkeypatch):
