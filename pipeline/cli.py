@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as dt
 import importlib.resources
 import io
@@ -24,9 +25,12 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
+
+if TYPE_CHECKING:
+    from pipeline.cloudglue.client import CloudglueClient
 
 # ---- shared settings ---------------------------------------------------------------------
 
@@ -204,30 +208,35 @@ class ApiOptions:
         return {k: v for k, v in vars(self).items() if v is not None}
 
 
+def _client(options: ApiOptions) -> CloudglueClient:
+    """A client configured as the runs' CloudglueResource is; the key from the environment."""
+    from pipeline.cloudglue.client import CloudglueClient
+    from pipeline.defs.resources import CloudglueResource
+
+    fields = CloudglueResource.model_fields
+    settings = {name: f.default for name, f in fields.items() if name != "api_key"}
+    settings.update(options.resource_kwargs())
+    return CloudglueClient(
+        base_url=settings["base_url"],
+        timeout=settings["timeout_seconds"],
+        max_retries=settings["max_retries"],
+        max_concurrency=settings["max_concurrency"],
+        max_requests_per_second=settings["max_requests_per_second"],
+        backoff_base=settings["backoff_seconds"],
+    )
+
+
 def _check_api_config(options: ApiOptions) -> None:
     """Key present and well-formed, base URL and limits valid: all without a network call."""
-    from pipeline.cloudglue.client import CloudglueClient
     from pipeline.cloudglue.errors import ConfigError
-    from pipeline.defs.resources import CloudglueResource
 
     if not os.environ.get(API_KEY_ENV, "").strip():
         raise CliError(
             f"{API_KEY_ENV} is not set: export {API_KEY_ENV}=<your Cloudglue API key> "
             "(`cloudglue-pipeline demo` needs none)"
         )
-    fields = CloudglueResource.model_fields
-    settings = {name: f.default for name, f in fields.items() if name != "api_key"}
-    settings.update(options.resource_kwargs())
     try:
-        # The key comes from the environment here too, as in the runs.
-        CloudglueClient(
-            base_url=settings["base_url"],
-            timeout=settings["timeout_seconds"],
-            max_retries=settings["max_retries"],
-            max_concurrency=settings["max_concurrency"],
-            max_requests_per_second=settings["max_requests_per_second"],
-            backoff_base=settings["backoff_seconds"],
-        ).close()
+        _client(options).close()
     except ConfigError as exc:
         raise CliError(str(exc)) from None
 
@@ -257,6 +266,11 @@ def _add_sync(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_api_flags(p)
     p.add_argument("--quiet", action="store_true", help="print errors only")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run every day, also those with nothing new upstream since they were built",
+    )
     p.set_defaults(func=_run_sync)
 
 
@@ -313,7 +327,7 @@ def _run_sync(args: argparse.Namespace) -> int:
     data_dir = _data_dir(args.data_dir)
     _check_writable(data_dir)
     ensure_dagster_home()
-    ok, _ = sync_days(days, data_dir, options, quiet=args.quiet)
+    ok, _ = sync_days(days, data_dir, options, quiet=args.quiet, force=args.force)
     return 0 if ok else 1
 
 
@@ -340,6 +354,44 @@ def _day_summary(day: dt.date, result: Any, seconds: float) -> DaySummary:
         if not e.passed
     )
     return summary
+
+
+def _probe_client(options: ApiOptions) -> CloudglueClient:
+    """A client for the unchanged-day probe: one attempt per request, since a failing probe only
+    means the day gets its run, and the run does the retrying (and reports the cause)."""
+    return _client(dataclasses.replace(options, max_retries=0))
+
+
+def _unchanged_summary(probe: CloudglueClient, data_dir: Path, day: dt.date) -> DaySummary | None:
+    """The summary of a day that needs no run, or None (also when the probe itself fails: the
+    run then reports the cause)."""
+    from pipeline.cloudglue.errors import CloudglueError
+    from pipeline.quality import check_day
+    from pipeline.storage.raw import RawStore
+    from pipeline.sync import unchanged_day
+
+    try:
+        built = unchanged_day(probe, data_dir, day)
+    except CloudglueError:
+        return None
+    if built is None:
+        return None
+    listing = RawStore(data_dir).read_listing(day)
+    by_status: dict[str, int] = {}
+    for job in listing.jobs if listing else ():
+        by_status[job.get("status")] = by_status.get(job.get("status"), 0) + 1
+    return DaySummary(
+        day=day,
+        seconds=0.0,
+        listed=sum(by_status.values()),
+        by_status=by_status,
+        already_landed=by_status.get("completed", 0),
+        segment_rows=built.tables["segment_entities"].rows,
+        failed_checks=sorted(
+            f"{o.table}.{o.name}" for o in check_day(data_dir, day) if not o.passed
+        ),
+        unchanged=True,
+    )
 
 
 def _first_line(text: str) -> str:
@@ -373,9 +425,17 @@ RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "C
 
 
 def sync_days(
-    days: Sequence[dt.date], data_dir: Path, options: ApiOptions, *, quiet: bool = False
+    days: Sequence[dt.date],
+    data_dir: Path,
+    options: ApiOptions,
+    *,
+    quiet: bool = False,
+    force: bool = False,
 ) -> tuple[bool, list[DaySummary]]:
     """Materialize each day through the Dagster assets, one in-process run per day.
+
+    A day with nothing new upstream since it was built needs no run (a run costs ~1 s of Dagster
+    bookkeeping even then): it is listed, found unchanged and reported so, unless ``force``.
 
     Stops at the first failed day (its cause is printed) and prints the summary of the days run.
     Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches Dagster only as an
@@ -398,13 +458,20 @@ def sync_days(
     summaries: list[DaySummary] = []
     started = time.monotonic()
     cause: str | None = None
-    with dg.DagsterInstance.get() as instance, reporting(reporter):
+    with dg.DagsterInstance.get() as instance, reporting(reporter), _probe_client(options) as probe:
         if reporter:
             reporter.start(len(days))
         for day in days:
             if reporter:
                 reporter.start_day(day)
             day_started = time.monotonic()
+            summary = None if force else _unchanged_summary(probe, data_dir, day)
+            if summary is not None:
+                summary.seconds = time.monotonic() - day_started
+                summaries.append(summary)
+                if reporter:
+                    reporter.finish_day(summary)
+                continue
             result = dg.materialize(
                 [raw_extract_jobs, cloudglue_tables],
                 partition_key=day.isoformat(),

@@ -55,6 +55,8 @@ class DaySummary:
     skipped_jobs: list[str] = field(default_factory=list)
     segment_rows: int = 0
     failed_checks: list[str] = field(default_factory=list)
+    # Nothing changed upstream since the day was built: no run was needed.
+    unchanged: bool = False
 
 
 class ProgressReporter:
@@ -120,7 +122,7 @@ class ProgressReporter:
 
     def finish_day(self, summary: DaySummary) -> None:
         with self._lock:
-            state = "done" if summary.ok else "FAILED"
+            state = "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
             self._write_line(
                 f"{summary.day} {state}: {summary.listed} jobs listed, {summary.fetched} fetched, "
                 f"{summary.segment_rows} segment entities, {summary.seconds:.1f} s"
@@ -180,7 +182,7 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
     header = ("day", "listed", "by status", "fetched", "landed before", "segments", "seconds")
     rows = [
         (
-            str(s.day) + ("" if s.ok else " FAILED"),
+            str(s.day) + ("" if s.ok else " FAILED") + (" (unchanged)" if s.unchanged else ""),
             str(s.listed),
             _by_status(s.by_status),
             str(s.fetched),

@@ -175,6 +175,29 @@ def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
     )
 
 
+def unchanged_day(client: CloudglueClient, data_dir: Path, day: dt.date) -> DayWriteResult | None:
+    """The day's partitions when nothing changed upstream since they were built, else None.
+
+    Unchanged means: the API lists exactly the jobs of the landing (same objects), every completed
+    one is landed, nothing was skipped, and the partitions were built from that landing. Costs the
+    listing requests only, so a re-sync of quiet days needs no run at all.
+    """
+    store = RawStore(data_dir)
+    listing = store.read_listing(day)
+    if listing is None:
+        return None
+    skipped_before = len(client.stats.snapshot()["skipped"])
+    jobs = client.list_jobs(day, day)
+    if len(client.stats.snapshot()["skipped"]) != skipped_before:
+        return None  # a run reports the skipped jobs again
+    listed = {job.job_id: job.raw for job in jobs}
+    if listed != {job["job_id"]: job for job in listing.jobs}:
+        return None
+    if any(job.is_completed and not store.has_job(day, job.job_id) for job in jobs):
+        return None
+    return built_day(data_dir, day, f"{BUILD_VERSION}:{store.fingerprint(day, listing)}")
+
+
 def build_workers() -> int:
     """Processes a day's build may use: the CPUs this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1

@@ -76,6 +76,16 @@ def test_sync_lands_the_days_and_a_rerun_fetches_nothing(dataset, server, env, t
     assert again.returncode == 0 and again.stdout == "" and again.stderr == ""
     assert server.stats.requests <= 2  # the listing only: every completed job was landed
 
+    # Nothing changed upstream: no run is needed, and the summary says so.
+    quiet_day = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], env=env)
+    assert quiet_day.returncode == 0, quiet_day.stderr
+    assert _summary_row(quiet_day.stdout, DAYS[1])[1] == "(unchanged)"
+    forced = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], "--force", "--quiet", env=env)
+    assert forced.returncode == 0, forced.stderr
+    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        partitions = sorted(r.tags["dagster/partition"] for r in instance.get_runs())
+    assert partitions == [DAYS[0], DAYS[1], DAYS[1]]
+
 
 def test_a_wrong_key_fails_with_the_cause_and_never_prints_the_key(server, env):
     done = run_cli(

@@ -157,7 +157,9 @@ def test_a_fault_outlasting_the_retries_fails_with_its_cause_and_changes_no_part
         done = sync(
             {**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1", "--timeout", "0.5"
         )
-        assert server.stats.requests == 2  # the first day's listing, retried once, then stop
+        # The first day: the unchanged-day probe's single listing attempt, then the run's listing,
+        # retried once; then stop.
+        assert server.stats.requests == 3
     assert done.returncode == 1, completed_result(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and errors[0].startswith(f"error: {DAYS[0]}: {error_class}GET ")
