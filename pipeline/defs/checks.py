@@ -1,6 +1,5 @@
 """Asset checks on each day's partitions; the logic lives in ``pipeline.quality``."""
 
-
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path

@@ -3,7 +3,6 @@
 Jobs complete hours or days after they are created, so the daily schedule alone would miss them.
 """
 
-
 import datetime as dt
 import json
 import os
