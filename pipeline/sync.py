@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 import os
 from collections import Counter, deque
 from collections.abc import Iterable, Mapping
@@ -22,8 +23,8 @@ from pipeline.cloudglue.errors import CloudglueError
 from pipeline.cloudglue.models import Job
 from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
-from pipeline.storage.parquet import built_day, write_day_shards
-from pipeline.storage.raw import RawStore
+from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
+from pipeline.storage.raw import RawStore, arriving_shards
 
 # Threads writing landed jobs while the client fetches the next ones.
 WRITERS = 4
@@ -66,6 +67,41 @@ def land_day(
     The listing is written last, so a run killed while fetching leaves the previous listing in
     place, and the next run reuses every job it had already landed.
     """
+    return _land(client, store, day, progress, build=False)[0]
+
+
+def sync_day(
+    client: CloudglueClient,
+    data_dir: Path,
+    day: dt.date,
+    *,
+    progress: ProgressCallback | None = None,
+) -> tuple[LandingResult, DayWriteResult]:
+    """``land_day`` then ``build_day``, overlapped when the day has many jobs to fetch.
+
+    The landing waits on the network and holds the GIL for parsing; the build needs CPU. So with
+    ``OVERLAP_MIN_JOBS`` or more jobs to fetch, build workers (one per CPU, each a run of job ids)
+    start with the landing and flatten each job as soon as it is landed. The tables are the same
+    as ``build_day``'s afterwards (same jobs, same order, same fingerprint); a failed landing
+    leaves the live partitions untouched.
+    """
+    landing, built = _land(client, RawStore(data_dir), day, progress, build=True)
+    return landing, built if built is not None else build_day(data_dir, day)
+
+
+# Jobs to fetch at least for the build to run beside the landing: its worker processes cost
+# about half a second of CPU each to start, which a small day does not pay back.
+OVERLAP_MIN_JOBS = 100
+
+
+def _land(
+    client: CloudglueClient,
+    store: RawStore,
+    day: dt.date,
+    progress: ProgressCallback | None,
+    *,
+    build: bool,
+) -> tuple[LandingResult, DayWriteResult | None]:
     listed_at = dt.datetime.now(dt.UTC)
     # Counted from before the listing: jobs it cannot place on a day are skipped there.
     skipped_before = len(client.stats.snapshot()["skipped"])
@@ -75,6 +111,55 @@ def land_day(
     if progress:
         progress("listed", {"day": day, "listed": len(jobs), "to_fetch": len(missing)})
 
+    def land(order: list[str]) -> LandingResult:
+        fetched = _fetch(client, store, day, order, progress)
+        skipped = [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
+        gone = {job_id for job_id, _reason in skipped}
+        unlanded = [j for j in missing if j not in gone and not store.has_job(day, j)]
+        if unlanded:
+            raise LandingError(
+                f"{day}: {len(unlanded)} completed job(s) could not be landed, e.g. {unlanded[0]!r}"
+            )
+        kept = [job for job in jobs if job.job_id not in gone]
+        store.write_listing(day, [job.raw for job in kept], listed_at)
+        pruned = store.prune(day, [job.job_id for job in kept])
+        return LandingResult(
+            day=day,
+            jobs_by_status=dict(Counter(job.status for job in kept)),
+            fetched=fetched,
+            already_landed=len(completed) - len(missing),
+            skipped=skipped,
+            pruned=len(pruned),
+            client_stats=client.stats.snapshot(),
+        )
+
+    if not build or len(missing) < OVERLAP_MIN_JOBS:
+        return land(missing), None
+    data_dir = store.root.parent
+    shards = arriving_shards(data_dir, day, [job.raw for job in jobs], missing, build_workers())
+    # The shards' jobs in turn, so that every worker soon has its next job.
+    to_fetch = set(missing)
+    order = [
+        job["job_id"]
+        for run in itertools.zip_longest(*(shard.summaries for shard in shards))
+        for job in run
+        if job is not None and job["job_id"] in to_fetch
+    ]
+    with DayBuild(data_dir, day, fetched_at=listed_at) as builder:
+        builder.start(shards, local_first=False)
+        landing = land(order)
+        listing = store.read_listing(day)
+        return landing, builder.finish(f"{BUILD_VERSION}:{store.fingerprint(day, listing)}")
+
+
+def _fetch(
+    client: CloudglueClient,
+    store: RawStore,
+    day: dt.date,
+    job_ids: list[str],
+    progress: ProgressCallback | None,
+) -> int:
+    """Fetch and land ``job_ids``; returns how many were landed (404s are skipped)."""
     fetched = 0
 
     def landed(write: Future[Any], raw: Mapping[str, Any]) -> None:
@@ -91,32 +176,13 @@ def land_day(
     # taking the next finished job, so fewer requests were in flight. A few at most wait.
     pending: deque[tuple[Future[Any], Mapping[str, Any]]] = deque()
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="land-write") as writers:
-        for raw in client.fetch_raw_jobs(missing):
+        for raw in client.fetch_raw_jobs(job_ids):
             pending.append((writers.submit(store.put_job, day, raw), raw))
             while len(pending) > 2 * WRITERS or (pending and pending[0][0].done()):
                 landed(*pending.popleft())
         while pending:
             landed(*pending.popleft())
-    skipped = [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
-    gone = {job_id for job_id, _reason in skipped}
-    unlanded = [j for j in missing if j not in gone and not store.has_job(day, j)]
-    if unlanded:
-        raise LandingError(
-            f"{day}: {len(unlanded)} completed job(s) could not be landed, e.g. {unlanded[0]!r}"
-        )
-
-    kept = [job for job in jobs if job.job_id not in gone]
-    store.write_listing(day, [job.raw for job in kept], listed_at)
-    pruned = store.prune(day, [job.job_id for job in kept])
-    return LandingResult(
-        day=day,
-        jobs_by_status=dict(Counter(job.status for job in kept)),
-        fetched=fetched,
-        already_landed=len(completed) - len(missing),
-        skipped=skipped,
-        pruned=len(pruned),
-        client_stats=client.stats.snapshot(),
-    )
+    return fetched
 
 
 def _segment_count(raw: Mapping[str, Any]) -> int:

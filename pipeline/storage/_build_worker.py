@@ -1,5 +1,9 @@
-"""A build worker process of ``write_day_shards``: pickled arguments in on stdin, the pickled
-result (or exception) out on stdout.
+"""A build worker process of ``DayBuild``: length-prefixed pickled arguments in on stdin, the
+pickled result (or exception) out on stdout.
+
+While the landing runs, stdin stays open: a shard of :class:`pipeline.storage.raw.ArrivingJobs`
+reads ``done`` from it once every job has been landed, and end-of-file without it means the landing
+(or its process) failed.
 
 A plain ``python -m`` child, not ``multiprocessing``: spawn would re-import the caller's main
 module, which hangs any script or notebook that calls ``build_day`` without a main guard.
@@ -7,14 +11,30 @@ module, which hangs any script or notebook that calls ``build_day`` without a ma
 
 from __future__ import annotations
 
+import os
 import pickle
 import sys
+
+STDIN = 0
+
+
+def read_exactly(fd: int, size: int) -> bytes:
+    """``size`` bytes from ``fd`` (unbuffered, so later signals on it are not swallowed)."""
+    chunks = []
+    while size:
+        chunk = os.read(fd, size)
+        if not chunk:
+            raise EOFError("build worker: stdin closed before its arguments were complete")
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
 
 
 def main() -> None:
     from pipeline.storage.parquet import _write_shard
 
-    args = pickle.load(sys.stdin.buffer)
+    size = int.from_bytes(read_exactly(STDIN, 8), "big")
+    args = pickle.loads(read_exactly(STDIN, size))
     try:
         result = ("ok", _write_shard(*args))
     except Exception as exc:

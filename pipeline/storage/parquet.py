@@ -14,6 +14,7 @@ unchanged day is not rebuilt.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import json
@@ -195,12 +196,17 @@ def _write_shard(
     return _Shard(files, count, first, previous)
 
 
-def _start_worker(args: tuple[Any, ...]) -> subprocess.Popen[bytes]:
+def _start_worker(args: tuple[Any, ...], *, keep_stdin: bool = False) -> subprocess.Popen[bytes]:
+    """A build worker flattening one shard; with ``keep_stdin`` its stdin stays open for
+    :meth:`DayBuild.landing_done` (the shard waits for jobs that are still being landed)."""
     cmd = [sys.executable, "-m", "pipeline.storage._build_worker"]
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     assert proc.stdin is not None
-    proc.stdin.write(pickle.dumps(args))
-    proc.stdin.close()
+    data = pickle.dumps(args)
+    proc.stdin.write(len(data).to_bytes(8, "big") + data)
+    proc.stdin.flush()
+    if not keep_stdin:
+        proc.stdin.close()
     return proc
 
 
@@ -213,6 +219,134 @@ def _finish_worker(proc: subprocess.Popen[bytes]) -> _Shard | BaseException:
         return RuntimeError(f"a build worker process failed (exit status {code})")
     status, value = pickle.loads(out)
     return value if status == "ok" or isinstance(value, BaseException) else RuntimeError(value)
+
+
+def _prefixes(shards: int) -> list[str]:
+    return ["part-"] if shards == 1 else [f"part-{i:02d}-" for i in range(shards)]
+
+
+class DayBuild:
+    """One day's build in progress: the day's lock, a staging dir, the shards' writers, and the
+    final swap. Leaving the block without :meth:`finish` kills the workers and drops the staging
+    dir, so the live partitions stay as they were.
+
+    Shards are contiguous ``job_id`` runs, in order: each writes its own part files, so rows stay
+    sorted by ``job_id`` in file-name order.
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str],
+        day: dt.date | str,
+        *,
+        fetched_at: dt.datetime | int | None,
+        max_rows: Mapping[str, int] | None = None,
+    ) -> None:
+        self.root = Path(data_dir)
+        self.day = as_date(day)
+        self.fetched_at = fetched_at
+        self.max_rows = max_rows
+        self._stack = contextlib.ExitStack()
+        self._stage: Path | None = None
+        self._workers: list[subprocess.Popen[bytes]] = []
+        self._written: list[_Shard | None] = []
+
+    def __enter__(self) -> DayBuild:
+        with self._stack as stack:
+            stack.enter_context(file_lock(day_lock_path(self.root, self.day)))
+            clean_stale_staging(staging_root(self.root))
+            self._stage = stack.enter_context(staging_dir(staging_root(self.root)))
+            self._stack = stack.pop_all()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for proc in self._workers:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self._stack.close()
+
+    def _args(self, prefix: str, shard: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
+        return (self.root, self.day, self._stage, prefix, shard, self.fetched_at, self.max_rows)
+
+    def start(
+        self, shards: Sequence[Iterable[Mapping[str, Any]]], *, local_first: bool = True
+    ) -> None:
+        """Flatten ``shards``: the first here (unless ``local_first`` is false), each other one in
+        a worker process (``python -m pipeline.storage._build_worker``; so shards must pickle,
+        and load lazily: a shard is a recipe for its jobs, not the jobs)."""
+        prefixes = _prefixes(len(shards))
+        remote = list(zip(prefixes, shards, strict=True))[1 if local_first else 0 :]
+        self._written = [None] * len(shards)
+        self._workers = [
+            _start_worker(self._args(prefix, shard), keep_stdin=not local_first)
+            for prefix, shard in remote
+        ]
+        if local_first:
+            self._written[0] = _write_shard(*self._args(prefixes[0], shards[0]))
+
+    def landing_done(self) -> None:
+        """Tell shards waiting for landed jobs that the landing is over (see ``_build_worker``)."""
+        for proc in self._workers:
+            if proc.stdin is not None and not proc.stdin.closed:
+                proc.stdin.write(b"done\n")
+                proc.stdin.close()
+
+    def finish(self, fingerprint: str | None) -> DayWriteResult:
+        """Wait for the shards, record ``fingerprint`` in each partition and swap them all in."""
+        self.landing_done()
+        outcomes = [_finish_worker(w) for w in self._workers]
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        remote = iter(outcomes)
+        written = [w if w is not None else next(remote) for w in self._written]
+        return _commit(self.root, self.day, written, fingerprint)
+
+
+def _commit(
+    root: Path, day: dt.date, written: list[_Shard], fingerprint: str | None
+) -> DayWriteResult:
+    ids = [(w.first, w.last) for w in written if w.first is not None]
+    for (_, last), (first, _) in itertools.pairwise(ids):
+        if first <= last:
+            raise ValueError(f"shards not in increasing job_id order: {first!r}")
+    files = written[0].files
+    for w in written[1:]:
+        for t in TABLES:
+            files[t].merge(w.files[t])
+    count = sum(w.count for w in written)
+    register = persistent_register(root)
+    empty: dict[str, pa.Schema] = {}
+    for t in TABLES:
+        schema = load_schema(root, t)
+        empty[t] = schema.arrow_schema([name for name, _ in FIXED_COLUMNS[t]])
+        if not files[t].files:
+            files[t].write(empty[t].empty_table())
+        if not schema_path(root, t).exists():
+            register(schema, [], [])
+    for t in TABLES:
+        f = files[t]
+        record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
+        record["files"] = f.files
+        (f.directory / BUILD_RECORD).write_text(json.dumps(record))
+        fsync_file(f.directory / BUILD_RECORD)
+        fsync_dir(f.directory)
+    results = {}
+    for t in TABLES:
+        target = partition_dir(root, t, day)
+        swap_in(files[t].directory, target)
+        f = files[t]
+        schema = f.schema if f.schema is not None else empty[t]
+        results[t] = TableWriteResult(
+            table=t,
+            rows=f.rows,
+            files=f.files,
+            path=str(target),
+            schema=schema,
+            preview=to_pandas(pa.Table.from_pylist(f.preview, schema=schema)),
+        )
+    return DayWriteResult(day=day, jobs=count, tables=results)
 
 
 def write_day(
@@ -245,78 +379,11 @@ def write_day_shards(
     max_rows: Mapping[str, int] | None = None,
     fingerprint: str | None = None,
 ) -> DayWriteResult:
-    """:func:`write_day` of the concatenation of ``shards``, flattened in parallel: the first
-    shard in this process, each other one in a worker process (``python -m
-    pipeline.storage._build_worker``; so shards must pickle, and load lazily: a shard is a
-    recipe for its jobs, not the jobs). Each shard writes its own part
-    files, so rows stay sorted by ``job_id`` in file-name order; memory grows with the shards.
-    """
-    root = Path(data_dir)
-    day = as_date(day)
-    with file_lock(day_lock_path(root, day)):
-        clean_stale_staging(staging_root(root))
-        with staging_dir(staging_root(root)) as stage:
-            prefixes = (
-                ["part-"] if len(shards) == 1 else [f"part-{i:02d}-" for i in range(len(shards))]
-            )
-            workers = [
-                _start_worker((root, day, stage, prefix, shard, fetched_at, max_rows))
-                for prefix, shard in zip(prefixes[1:], shards[1:], strict=True)
-            ]
-            try:
-                written = [
-                    _write_shard(root, day, stage, prefixes[0], shards[0], fetched_at, max_rows)
-                ]
-            except BaseException:
-                for w in workers:
-                    w.kill()
-                    w.wait()
-                raise
-            outcomes = [_finish_worker(w) for w in workers]
-            for outcome in outcomes:
-                if isinstance(outcome, BaseException):
-                    raise outcome
-            written += outcomes
-            ids = [(w.first, w.last) for w in written if w.first is not None]
-            for (_, last), (first, _) in itertools.pairwise(ids):
-                if first <= last:
-                    raise ValueError(f"shards not in increasing job_id order: {first!r}")
-            files = written[0].files
-            for w in written[1:]:
-                for t in TABLES:
-                    files[t].merge(w.files[t])
-            count = sum(w.count for w in written)
-            register = persistent_register(root)
-            empty: dict[str, pa.Schema] = {}
-            for t in TABLES:
-                schema = load_schema(root, t)
-                empty[t] = schema.arrow_schema([name for name, _ in FIXED_COLUMNS[t]])
-                if not files[t].files:
-                    files[t].write(empty[t].empty_table())
-                if not schema_path(root, t).exists():
-                    register(schema, [], [])
-            for t in TABLES:
-                f = files[t]
-                record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
-                record["files"] = f.files
-                (f.directory / BUILD_RECORD).write_text(json.dumps(record))
-                fsync_file(f.directory / BUILD_RECORD)
-                fsync_dir(f.directory)
-            results = {}
-            for t in TABLES:
-                target = partition_dir(root, t, day)
-                swap_in(files[t].directory, target)
-                f = files[t]
-                schema = f.schema if f.schema is not None else empty[t]
-                results[t] = TableWriteResult(
-                    table=t,
-                    rows=f.rows,
-                    files=f.files,
-                    path=str(target),
-                    schema=schema,
-                    preview=to_pandas(pa.Table.from_pylist(f.preview, schema=schema)),
-                )
-    return DayWriteResult(day=day, jobs=count, tables=results)
+    """:func:`write_day` of the concatenation of ``shards``, flattened in parallel (see
+    :meth:`DayBuild.start`); memory grows with the shards."""
+    with DayBuild(data_dir, day, fetched_at=fetched_at, max_rows=max_rows) as build:
+        build.start(shards)
+        return build.finish(fingerprint)
 
 
 def _built_table(table: str, directory: Path, record: Mapping[str, Any]) -> TableWriteResult:

@@ -16,8 +16,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import itertools
 import os
 import re
+import select
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -195,3 +197,65 @@ class LandedJobs:
                 yield store.get_job(self.day, summary["job_id"])
             else:
                 yield summary
+
+
+# How often a build worker looks for the next job while the landing is still running.
+_POLL_SECONDS = 0.005
+
+
+class LandingAborted(RuntimeError):
+    """The landing a build worker was following ended without landing all its jobs."""
+
+
+def _landing_done(fd: int, timeout: float) -> bool:
+    """Whether ``done`` arrived on ``fd`` within ``timeout``; raises if the writer went away."""
+    readable, _, _ = select.select([fd], [], [], timeout)
+    if not readable:
+        return False
+    if os.read(fd, 16).startswith(b"done"):
+        return True
+    raise LandingAborted("the landing stopped before all jobs were landed")
+
+
+@dataclass(frozen=True)
+class ArrivingJobs:
+    """:class:`LandedJobs` of a day whose ``expected`` jobs are being landed right now, for a
+    build worker that runs beside the landing: it waits for each expected job's file in turn.
+    ``done`` on ``signal_fd`` (the worker's stdin) ends the landing: an expected job still not
+    landed then was deleted upstream and is left out, as the day's new listing leaves it out.
+    End-of-file without ``done`` means the landing failed: the shard raises."""
+
+    data_dir: Path
+    day: dt.date
+    summaries: tuple[Mapping[str, Any], ...]
+    expected: frozenset[str]
+    signal_fd: int = 0
+
+    def __iter__(self) -> Iterator[Mapping[str, Any]]:
+        store = RawStore(self.data_dir)
+        done = False
+        for summary in self.summaries:
+            job_id = summary["job_id"]
+            if summary.get("status") != "completed" or job_id not in self.expected:
+                yield from LandedJobs(self.data_dir, self.day, (summary,))
+                continue
+            while not (landed := store.has_job(self.day, job_id)) and not done:
+                done = _landing_done(self.signal_fd, _POLL_SECONDS)
+            if landed or store.has_job(self.day, job_id):
+                yield store.get_job(self.day, job_id)
+
+
+def arriving_shards(
+    data_dir: Path, day: dt.date, jobs: Iterable[Mapping[str, Any]], expected: Iterable[str], n: int
+) -> list[ArrivingJobs]:
+    """The day's listed ``jobs`` in ``job_id`` order, cut into at most ``n`` contiguous runs with
+    about the same number of ``expected`` (to be landed) jobs each."""
+    ordered = tuple(sorted(jobs, key=lambda job: job["job_id"]))
+    wanted = frozenset(expected)
+    marks = [i for i, job in enumerate(ordered) if job["job_id"] in wanted]
+    n = max(1, min(n, len(marks)))
+    cuts = [0] + [marks[len(marks) * k // n] for k in range(1, n)] + [len(ordered)]
+    return [
+        ArrivingJobs(data_dir, day, ordered[a:b], wanted & {j["job_id"] for j in ordered[a:b]})
+        for a, b in itertools.pairwise(cuts)
+    ]

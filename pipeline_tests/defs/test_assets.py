@@ -8,6 +8,7 @@ import duckdb
 import pyarrow.dataset as pads
 
 import pipeline
+import pipeline.sync
 from pipeline.emulator import Dataset, EmulatorServer
 
 
@@ -119,3 +120,25 @@ def test_a_wrong_key_fails_at_once_with_a_clear_cause(emulator, data_dir, dagste
     assert "CLOUDGLUE_API_KEY" in failure.step_failure_data.user_failure_data.description
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert "wrong-key" not in str([e.message for e in result.all_events])
+
+
+def test_a_run_of_both_steps_builds_the_tables_while_landing(
+    dataset, materialize_day, data_dir, monkeypatch
+):
+    # This day is small: force the build to run beside the landing, in two workers.
+    monkeypatch.setattr(pipeline.sync, "OVERLAP_MIN_JOBS", 1)
+    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 2)
+    day = max(dataset.days(), key=lambda d: len(_ground_truth_segments(dataset, d)))
+    result = materialize_day(day)
+    assert result.success
+    assert all(check.passed for check in result.get_asset_check_evaluations())
+    # Built by the landing step as two shards; the tables step reported what was there.
+    tables = data_dir / "tables"
+    part_files = sorted(p.name for p in (tables / "segment_entities").rglob("*.parquet"))
+    assert part_files == ["part-00-00000.parquet", "part-01-00000.parquet"]
+    segments = pipeline.read_table("segment_entities", data_dir)
+    for job_id, entities in _ground_truth_segments(dataset, day).items():
+        rows = segments[segments["job_id"] == job_id].sort_values("segment_index")
+        assert [json.loads(e) if e is not None else None for e in rows["entities_json"]] == (
+            entities
+        )

@@ -1,0 +1,170 @@
+"""sync_day: the build running beside the landing gives exactly the tables of land_day + build_day,
+and a failed landing leaves nothing behind."""
+
+import datetime as dt
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import psutil
+import pytest
+
+import pipeline.sync as sync
+from pipeline.cloudglue.client import CloudglueClient
+from pipeline.emulator import Dataset, EmulatorServer
+from pipeline.emulator.faults import FaultConfig
+from pipeline.storage.raw import ArrivingJobs, LandingAborted, RawStore
+from pipeline.tables import TABLE_NAMES
+
+KEY = "sync-key"
+
+
+@pytest.fixture
+def overlapped(monkeypatch):
+    """Overlap from the first job, with two build workers even on a one-CPU runner."""
+    monkeypatch.setattr(sync, "OVERLAP_MIN_JOBS", 1)
+    monkeypatch.setattr(sync, "build_workers", lambda: 2)
+
+
+def _busiest_day(dataset: Dataset) -> dt.date:
+    return max(
+        dataset.days(),
+        key=lambda d: sum(dataset.status(j) == "completed" for j in dataset.job_ids_for_day(d)),
+    )
+
+
+def _client(server: EmulatorServer, **kwargs) -> CloudglueClient:
+    return CloudglueClient(KEY, server.base_url, max_concurrency=4, **kwargs)
+
+
+def _tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Every table, columns in name order (shards register new columns concurrently, so the
+    column order of a sharded build may differ; the data may not)."""
+    import pipeline
+
+    frames = {}
+    for name in TABLE_NAMES:
+        frame = pipeline.read_table(name, data_dir)
+        frames[name] = frame[sorted(frame.columns)].drop(columns=["fetched_at"], errors="ignore")
+    return frames
+
+
+def _mtimes(data_dir: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for p in (data_dir / "tables").rglob("*.parquet")}
+
+
+def test_the_overlapped_build_equals_landing_then_building(tmp_path, overlapped):
+    dataset = Dataset(seed=11, jobs=40, days=2, end_date=dt.date(2026, 1, 15), hostile=True)
+    day = _busiest_day(dataset)
+    with EmulatorServer(dataset, api_key=KEY) as server, _client(server) as client:
+        landing, built = sync.sync_day(client, tmp_path / "a", day)
+        sync.land_day(client, RawStore(tmp_path / "b"), day)
+    reference = sync.build_day(tmp_path / "b", day)
+
+    assert landing.fetched == landing.jobs_by_status["completed"] >= 2
+    assert built.rows == reference.rows and built.jobs == reference.jobs
+    # Two shards, each writing its own part files.
+    assert {p.name for p in Path(built.paths["segment_entities"]).glob("*.parquet")} == {
+        "part-00-00000.parquet",
+        "part-01-00000.parquet",
+    }
+    ours, theirs = _tables(tmp_path / "a"), _tables(tmp_path / "b")
+    for name in TABLE_NAMES:
+        pd.testing.assert_frame_equal(ours[name], theirs[name], check_like=False)
+    # It recorded the landing's fingerprint: building again is a no-op.
+    files = _mtimes(tmp_path / "a")
+    assert sync.build_day(tmp_path / "a", day).rows == built.rows
+    assert _mtimes(tmp_path / "a") == files
+
+
+def test_a_job_deleted_while_landing_is_left_out_as_build_day_leaves_it_out(tmp_path, overlapped):
+    dataset = Dataset(seed=12, jobs=30, days=1, end_date=dt.date(2026, 1, 15))
+    day = _busiest_day(dataset)
+    completed = sorted(j for j in dataset.job_ids_for_day(day) if dataset.status(j) == "completed")
+    deleted = completed[len(completed) // 2]
+    with_segments = {j for j in completed if dataset.complete_job(j)["total"] > 0} - {deleted}
+    listed = len(dataset.job_ids_for_day(day)) - 1
+
+    def delete_after_listing(event: str, _info: dict) -> None:
+        if event == "listed":
+            dataset.delete_job(deleted)
+
+    with EmulatorServer(dataset, api_key=KEY) as server, _client(server) as client:
+        landing, built = sync.sync_day(client, tmp_path, day, progress=delete_after_listing)
+    assert [job_id for job_id, _ in landing.skipped] == [deleted]
+    assert built.jobs == listed
+    assert set(_tables(tmp_path)["segment_entities"]["job_id"]) == with_segments
+    assert sync.build_day(tmp_path, day).rows == built.rows  # same fingerprint as a rebuild
+
+
+def test_a_failed_landing_leaves_the_partitions_and_no_worker_behind(tmp_path, overlapped):
+    dataset = Dataset(seed=13, jobs=30, days=1, end_date=dt.date(2026, 1, 15))
+    day = _busiest_day(dataset)
+    victim = sorted(j for j in dataset.job_ids_for_day(day) if dataset.status(j) == "completed")[0]
+    with EmulatorServer(dataset, api_key=KEY) as server:
+        with _client(server) as client:
+            sync.sync_day(client, tmp_path, day)
+        before = _mtimes(tmp_path)
+        shutil.rmtree(RawStore(tmp_path).day_dir(day))  # everything must be fetched again
+
+        def outage_after_listing(event: str, _info: dict) -> None:
+            if event == "listed":
+                server.faults = FaultConfig(server_error=1.0, burst=100)
+
+        with (
+            _client(server, max_retries=1, backoff_base=0.01) as client,
+            pytest.raises(Exception, match="HTTP 50"),
+        ):
+            sync.sync_day(client, tmp_path, day, progress=outage_after_listing)
+        assert server.stats.faults["server_error"] > 0
+    assert victim  # the day had completed jobs to fetch
+    assert _mtimes(tmp_path) == before
+    assert not any((tmp_path / ".staging").glob("*/tables")), "a staged build was left behind"
+    assert [c for c in psutil.Process().children() if c.is_running()] == []
+
+
+def _arrivals(tmp_path: Path, jobs: list[dict], expected: set[str]):
+    """An ArrivingJobs over ``jobs`` whose signals come through a pipe we hold the end of."""
+    read_fd, write_fd = os.pipe()
+    shard = ArrivingJobs(tmp_path, DAY, tuple(jobs), frozenset(expected), signal_fd=read_fd)
+    return shard, write_fd
+
+
+DAY = dt.date(2026, 3, 1)
+
+
+def _summary(job_id: str, status: str = "completed") -> dict:
+    return {"job_id": job_id, "status": status}
+
+
+def _complete(job_id: str) -> dict:
+    return {**_summary(job_id), "total": 0, "data": {"segment_entities": []}}
+
+
+def test_arriving_jobs_waits_for_each_landing_in_order(tmp_path):
+    store = RawStore(tmp_path)
+    store.put_job(DAY, _complete("a"))  # landed by an earlier run
+    listing = [_summary("a"), _summary("b"), _summary("c", "pending"), _summary("d")]
+    shard, write_fd = _arrivals(tmp_path, listing, {"b", "d"})
+
+    def land_later() -> None:
+        time.sleep(0.05)
+        store.put_job(DAY, _complete("b"))
+        time.sleep(0.05)
+        os.write(write_fd, b"done\n")  # d was deleted upstream: never landed
+        os.close(write_fd)
+
+    threading.Thread(target=land_later).start()
+    got = list(shard)
+    assert [job["job_id"] for job in got] == ["a", "b", "c"]
+    assert [("data" in job) for job in got] == [True, True, False]
+
+
+def test_arriving_jobs_raises_when_the_landing_stops_without_done(tmp_path):
+    shard, write_fd = _arrivals(tmp_path, [_summary("a")], {"a"})
+    os.close(write_fd)
+    with pytest.raises(LandingAborted):
+        list(shard)
