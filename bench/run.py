@@ -9,7 +9,7 @@ children (psutil, every 10 ms). Requests are counted by the emulator.
 * ours (``--mode cli``): ``cloudglue-pipeline sync --from D --to D --data-dir X`` (Dagster
   in-process runs, the real product path), then the same command again on the same data
   directory (``resync``: nothing new upstream).
-* ours (``--mode direct``): ``land_day`` + ``build_day`` in a subprocess, without Dagster.
+* ours (``--mode direct``): ``sync_day`` (land + build) in a subprocess, without Dagster.
 * baseline: a sequential ``requests`` loop (list pages, then every completed job's pages with
   ``limit=100``), ``pd.json_normalize`` of the segment entities (and of the listing), then
   ``DataFrame.to_parquet``. Object columns (lists, and ``speaker_count`` being 2 or "several")
@@ -177,14 +177,12 @@ def _rows(data_dir: Path, table: str) -> int:
 
 
 def child_direct(base_url: str, data_dir: Path, concurrency: int) -> None:
-    """``land_day`` + ``build_day`` without Dagster."""
+    """``sync_day`` (landing and build, overlapped for big days) without Dagster."""
     from pipeline.cloudglue.client import CloudglueClient
-    from pipeline.storage.raw import RawStore
-    from pipeline.sync import build_day, land_day
+    from pipeline.sync import sync_day
 
     with CloudglueClient(KEY, base_url, max_concurrency=concurrency) as client:
-        land_day(client, RawStore(data_dir), DAY)
-    build_day(data_dir, DAY)
+        sync_day(client, data_dir, DAY)
 
 
 def child_baseline(base_url: str, data_dir: Path) -> None:

@@ -12,7 +12,7 @@ import hashlib
 import itertools
 import os
 from collections import Counter, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import CloudglueError
 from pipeline.cloudglue.models import Job
+from pipeline.cloudglue.pages import JobJson
 from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
@@ -162,33 +163,24 @@ def _fetch(
     """Fetch and land ``job_ids``; returns how many were landed (404s are skipped)."""
     fetched = 0
 
-    def landed(write: Future[Any], raw: Mapping[str, Any]) -> None:
+    def landed(write: Future[Any], job: JobJson) -> None:
         nonlocal fetched
         write.result()
         fetched += 1
         if progress:
-            progress(
-                "fetched",
-                {"day": day, "job_id": raw["job_id"], "segments": _segment_count(raw)},
-            )
+            progress("fetched", {"day": day, "job_id": job.job_id, "segments": job.segments})
 
-    # Writes (serialise, compress, two fsyncs) run beside the fetching: done inline they held up
-    # taking the next finished job, so fewer requests were in flight. A few at most wait.
-    pending: deque[tuple[Future[Any], Mapping[str, Any]]] = deque()
+    # Writes (compress, two fsyncs) run beside the fetching: done inline they held up taking the
+    # next finished job, so fewer requests were in flight. A few at most wait.
+    pending: deque[tuple[Future[Any], JobJson]] = deque()
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="land-write") as writers:
-        for raw in client.fetch_raw_jobs(job_ids):
-            pending.append((writers.submit(store.put_job, day, raw), raw))
+        for job in client.fetch_jobs_json(job_ids):
+            pending.append((writers.submit(store.put_job_json, day, job.job_id, job.body), job))
             while len(pending) > 2 * WRITERS or (pending and pending[0][0].done()):
                 landed(*pending.popleft())
         while pending:
             landed(*pending.popleft())
     return fetched
-
-
-def _segment_count(raw: Mapping[str, Any]) -> int:
-    data = raw.get("data")
-    segments = data.get("segment_entities") if isinstance(data, Mapping) else None
-    return len(segments) if isinstance(segments, list) else 0
 
 
 def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict[str, str]:

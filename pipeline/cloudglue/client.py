@@ -35,6 +35,14 @@ from pipeline.cloudglue.errors import (
     TransportError,
 )
 from pipeline.cloudglue.models import Job
+from pipeline.cloudglue.pages import (
+    JobJson,
+    NotAnObject,
+    Page,
+    join_pages,
+    parse_object,
+    parse_page,
+)
 from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
 
 log = logging.getLogger("pipeline.cloudglue")
@@ -45,8 +53,6 @@ BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
 DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
 MAX_PAGE_SIZE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
-_PAGING_KEYS = ("limit", "offset")
-_SIDE_KEYS = ("chapters", "total_chapters", "shots", "total_shots")
 
 
 def job_path(job_id: str) -> str:
@@ -353,8 +359,14 @@ class CloudglueClient:
         return Job.from_api(self.fetch_raw_job(job_id))
 
     def fetch_raw_job(self, job_id: str) -> dict[str, Any]:
-        """``fetch_job(job_id).raw`` without building the models, which cost the landing about
-        a sixth of its CPU; raises like ``fetch_job`` (ValueError for a body without job_id)."""
+        """``fetch_job(job_id).raw`` without building the models; raises like ``fetch_job``
+        (ValueError for a body without job_id)."""
+        return jsonio.loads(self.fetch_job_json(job_id).body)
+
+    def fetch_job_json(self, job_id: str) -> JobJson:
+        """The complete job as JSON bytes (``fetch_raw_job``'s document, values exactly as the
+        API sent them), joined from its pages without parsing the segment entities: what the
+        landing stores. Raises like ``fetch_job``."""
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id must be a non-empty string")
         reason = ""
@@ -369,15 +381,12 @@ class CloudglueClient:
                     self.max_paging_restarts,
                 )
             try:
-                raw = self._assemble(job_path(job_id))
+                job = self._assemble(job_path(job_id))
             except _PagingChanged as exc:
                 reason = str(exc)
                 continue
-            got = raw.get("job_id")
-            if not isinstance(got, str) or not got:
-                raise ValueError(f"extract job without a string job_id: {str(raw)[:200]}")
             self.stats._add("jobs_fetched")
-            return raw
+            return job
         raise InconsistentPagingError(
             f"job {job_id}: pages stayed inconsistent after {self.max_paging_restarts + 1}"
             f" attempts (last: {reason})"
@@ -394,10 +403,13 @@ class CloudglueClient:
             params["include_thumbnails"] = "true"
         return params
 
-    def _assemble(self, path: str) -> dict[str, Any]:
-        first = self._get(path, self._page_params(0))
+    def _assemble(self, path: str) -> JobJson:
+        first = self._get(path, self._page_params(0), parse_page)
+        job_id = first.get("job_id")
+        if not isinstance(job_id, str) or not job_id:
+            raise ValueError(f"extract job without a string job_id: {first.body[:200]!r}")
         if first.get("status") != "completed":
-            return first
+            return JobJson(job_id, len(first.segments), first.body)
         total = first.get("total")
         if not isinstance(total, int) or isinstance(total, bool) or total < 0:
             raise InconsistentPagingError(
@@ -408,29 +420,18 @@ class CloudglueClient:
         # deduplicated: identical segment entities can be real data.
         offsets = list(range(self.page_size, total, self.page_size))
         pages = [first, *self._get_pages(path, offsets)]
-        merged = {k: v for k, v in first.items() if k not in _PAGING_KEYS}
-        segments: list[Any] = []
         for offset, page in zip([0, *offsets], pages, strict=True):
-            segments.extend(self._page_segments(page, offset, total))
-            for key in _SIDE_KEYS:
-                if key in page and key not in merged:
-                    merged[key] = page[key]
-        data = first.get("data")
-        data = dict(data) if isinstance(data, Mapping) else {}
-        if segments or "segment_entities" in data:
-            data["segment_entities"] = segments
-        if data or "data" in first:
-            merged["data"] = data
-        return merged
+            self._check_page(page, offset, total)
+        return JobJson(job_id, total, join_pages(pages))
 
-    def _get_pages(self, path: str, offsets: list[int]) -> list[dict[str, Any]]:
+    def _get_pages(self, path: str, offsets: list[int]) -> list[Page]:
         """Pages after the first, concurrently when allowed; the slots still cap all requests."""
         if not offsets:
             return []
         if not self.concurrent_pages or self.max_concurrency == 1 or len(offsets) == 1:
-            return [self._get(path, self._page_params(o)) for o in offsets]
+            return [self._get(path, self._page_params(o), parse_page) for o in offsets]
         pool = self._pages_executor()
-        futures = [pool.submit(self._get, path, self._page_params(o)) for o in offsets]
+        futures = [pool.submit(self._get, path, self._page_params(o), parse_page) for o in offsets]
         try:
             return [f.result() for f in futures]
         finally:
@@ -445,22 +446,19 @@ class CloudglueClient:
                 )
             return self._page_pool
 
-    def _page_segments(self, page: Mapping[str, Any], offset: int, total: int) -> list[Any]:
+    def _check_page(self, page: Page, offset: int, total: int) -> None:
         if page.get("status") != "completed":
             raise _PagingChanged(f"status became {page.get('status')!r} at offset {offset}")
         if page.get("total") != total:
             raise _PagingChanged(f"total changed from {total} to {page.get('total')!r}")
-        if "offset" in page and page["offset"] != offset:
-            raise _PagingChanged(f"asked for offset {offset}, got {page['offset']!r}")
-        data = page.get("data")
-        segments = data.get("segment_entities") if isinstance(data, Mapping) else None
-        segments = segments if isinstance(segments, list) else []
+        if "offset" in page and page.get("offset") != offset:
+            raise _PagingChanged(f"asked for offset {offset}, got {page.get('offset')!r}")
         expected = min(self.page_size, total - offset)
-        if len(segments) != expected:
+        if len(page.segments) != expected:
             raise _PagingChanged(
-                f"page at offset {offset} had {len(segments)} segment entities, expected {expected}"
+                f"page at offset {offset} had {len(page.segments)} segment entities, expected"
+                f" {expected}"
             )
-        return segments
 
     # ------------------------------------------------------------------------------ many jobs
 
@@ -476,6 +474,10 @@ class CloudglueClient:
     def fetch_raw_jobs(self, job_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
         """``fetch_jobs`` yielding complete job dicts (``Job.raw``) without the models."""
         return self._fetch_many(self.fetch_raw_job, job_ids)
+
+    def fetch_jobs_json(self, job_ids: Iterable[str]) -> Iterator[JobJson]:
+        """``fetch_jobs`` yielding each complete job as JSON bytes (see ``fetch_job_json``)."""
+        return self._fetch_many(self.fetch_job_json, job_ids)
 
     def _fetch_many(self, fetch: Callable[[str], T], job_ids: Iterable[str]) -> Iterator[T]:
         ids = iter(job_ids)
@@ -516,14 +518,20 @@ class CloudglueClient:
     def _redact(self, text: str, limit: int = 300) -> str:
         return text.replace(self._key, "<redacted>")[:limit]
 
-    def _get(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
-        """GET a JSON object, retrying transient failures within the retry policy."""
+    def _get(
+        self,
+        path: str,
+        params: Mapping[str, Any],
+        parse: Callable[[bytes], T] = parse_object,  # type: ignore[assignment]
+    ) -> T:
+        """GET a JSON object (as ``parse`` reads it), retrying transient failures within the
+        retry policy."""
         policy = self.retry_policy
         shown = self._shown(path, params)
         waited = 0.0
         attempt = 0
         while True:
-            outcome = self._attempt(self.base_url + path, params, shown)
+            outcome = self._attempt(self.base_url + path, params, shown, parse)
             if not isinstance(outcome, _Retryable):
                 return outcome
             delay = policy.delay(attempt, outcome.retry_after, self._rng)
@@ -554,8 +562,8 @@ class CloudglueClient:
         return TransportError(message)
 
     def _attempt(
-        self, url: str, params: Mapping[str, Any], shown: str
-    ) -> dict[str, Any] | _Retryable:
+        self, url: str, params: Mapping[str, Any], shown: str, parse: Callable[[bytes], T]
+    ) -> T | _Retryable:
         if self._bucket is not None:
             self.stats._add("throttle_seconds", self._bucket.acquire())
         with self._slots:
@@ -583,19 +591,23 @@ class CloudglueClient:
                     f"GET {shown}: {type(exc).__name__}: {self._redact(str(exc))}"
                 ) from None
         self.stats._add_request(len(content))
-        return self._interpret(response.status_code, response.headers, content, shown)
+        return self._interpret(response.status_code, response.headers, content, shown, parse)
 
     def _interpret(
-        self, status: int, headers: Mapping[str, str], content: bytes, shown: str
-    ) -> dict[str, Any] | _Retryable:
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        content: bytes,
+        shown: str,
+        parse: Callable[[bytes], T],
+    ) -> T | _Retryable:
         if status == 200:
             try:
-                body = jsonio.loads(content)
+                return parse(content)
+            except NotAnObject as exc:
+                return _Retryable("invalid_json", f"body is JSON {exc.kind}, not object")
             except (ValueError, RecursionError):
                 return _Retryable("invalid_json", f"body is not valid JSON ({len(content)} bytes)")
-            if not isinstance(body, dict):
-                return _Retryable("invalid_json", f"body is JSON {type(body).__name__}, not object")
-            return body
         message = self._error_message(content)
         if status in (401, 403):
             raise AuthError(

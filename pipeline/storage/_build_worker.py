@@ -30,11 +30,18 @@ def read_exactly(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
+# A shard following a landing yields the CPU to it: the landing is what keeps requests in flight.
+FOLLOWER_NICENESS = 5
+
+
 def main() -> None:
     from pipeline.storage.parquet import _write_shard
+    from pipeline.storage.raw import ArrivingJobs
 
     size = int.from_bytes(read_exactly(STDIN, 8), "big")
     args = pickle.loads(read_exactly(STDIN, size))
+    if isinstance(args[4], ArrivingJobs) and FOLLOWER_NICENESS:
+        os.nice(FOLLOWER_NICENESS)
     try:
         result = ("ok", _write_shard(*args))
     except Exception as exc:

@@ -81,8 +81,12 @@ class RawStore:
         return self.job_path(day, job_id).is_file()
 
     def put_job(self, day: dt.date, job: Mapping[str, Any]) -> Path:
-        path = self.job_path(day, job["job_id"])
-        atomic_write_bytes(path, _zstd(jsonio.dumps(job)), self._tmp)
+        return self.put_job_json(day, job["job_id"], jsonio.dumps(job))
+
+    def put_job_json(self, day: dt.date, job_id: str, body: bytes) -> Path:
+        """Land a job given as its JSON document (bytes, as the client joined them)."""
+        path = self.job_path(day, job_id)
+        atomic_write_bytes(path, _zstd(body), self._tmp)
         return path
 
     def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
