@@ -11,13 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-import queue
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode, urlsplit
@@ -481,12 +480,10 @@ class CloudglueClient:
             return []
         if not self.concurrent_pages or self.max_concurrency == 1 or len(urls) == 1:
             return [self._get(url) for url in urls]
-        # This thread fetches the first of them itself rather than only wait for the others.
         pool = self._pages_executor()
-        futures = [pool.submit(self._get, url) for url in urls[1:]]
+        futures = [pool.submit(self._get, url) for url in urls]
         try:
-            first = self._get(urls[0])
-            return [first, *(f.result() for f in futures)]
+            return [f.result() for f in futures]
         finally:
             for f in futures:
                 f.cancel()
@@ -534,30 +531,29 @@ class CloudglueClient:
     def _fetch_many(self, fetch: Callable[[str], T], job_ids: Iterable[str]) -> Iterator[T]:
         ids = iter(job_ids)
         running: dict[Future[T], str] = {}
-        # Each future puts itself here when it finishes: cheaper than ``wait`` on all of them.
-        finished: queue.SimpleQueue[Future[T]] = queue.SimpleQueue()
         pool = ThreadPoolExecutor(
             max_workers=self.max_concurrency, thread_name_prefix="cloudglue-job"
         )
         try:
             while True:
                 for job_id in ids:
-                    future = pool.submit(fetch, job_id)
-                    running[future] = job_id
-                    future.add_done_callback(finished.put)
+                    running[pool.submit(fetch, job_id)] = job_id
                     if len(running) >= self.max_concurrency:
                         break
                 if not running:
                     return
-                future = finished.get()
-                job_id = running.pop(future)
-                try:
-                    job = future.result()
-                except NotFoundError:
-                    log.warning("job %s was not found (deleted since listing?); skipped", job_id)
-                    self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
-                    continue
-                yield job
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job_id = running.pop(future)
+                    try:
+                        job = future.result()
+                    except NotFoundError:
+                        log.warning(
+                            "job %s was not found (deleted since listing?); skipped", job_id
+                        )
+                        self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
+                        continue
+                    yield job
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
