@@ -298,10 +298,12 @@ class CloudglueClient:
         self.include_thumbnails = include_thumbnails
         self.max_paging_restarts = max_paging_restarts
         self.concurrent_pages = concurrent_pages
-        # The query of every job page after ``limit`` and ``offset``, in the order it always had.
-        self._page_flags = "&include_chapters=true&include_shots=true" + (
-            "&include_thumbnails=true" if include_thumbnails else ""
-        )
+        # The query of a job's pages after ``limit`` and ``offset``. Chapters and shots are asked
+        # for on the first page only: the complete job takes them from it, and repeated on every
+        # page they were over a quarter of the bytes received. Thumbnails are per segment entity.
+        thumbnails = "&include_thumbnails=true" if include_thumbnails else ""
+        self._first_page_flags = "&include_chapters=true&include_shots=true" + thumbnails
+        self._page_flags = thumbnails
         self._bucket = None
         if max_requests_per_second is not None:
             _positive("max_requests_per_second", max_requests_per_second)
@@ -441,7 +443,8 @@ class CloudglueClient:
 
     def _page_url(self, job_url: str, offset: int) -> str:
         """``job_url`` with the query of the page at ``offset`` (nothing in it needs quoting)."""
-        return f"{job_url}?limit={self.page_size}&offset={offset}{self._page_flags}"
+        flags = self._page_flags if offset else self._first_page_flags
+        return f"{job_url}?limit={self.page_size}&offset={offset}{flags}"
 
     def _assemble(self, path: str) -> dict[str, Any]:
         job_url = self.base_url + path
