@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode, urljoin, urlsplit
 
 import requests.utils
 import urllib3
@@ -65,7 +65,7 @@ def job_path(job_id: str) -> str:
     """The URL path of one job; the id is percent-encoded so ``/``, ``?`` or ``#`` stay in it.
 
     An id of ``.`` or ``..`` would be resolved away as a dot segment, so its dots are encoded
-    as well (requests/urllib3 leave ``%2E`` alone on the wire).
+    as well (the transport sends ``%2E`` as it is; requests used to turn it back into ``.``).
     """
     encoded = quote(job_id, safe="")
     if job_id in (".", ".."):
@@ -173,19 +173,54 @@ class _Transport:
             self.manager = adapter.proxy_manager_for(proxy, **tls)
         else:
             self.manager = urllib3.PoolManager(num_pools=10, maxsize=maxsize, block=False, **tls)
+        # Without a proxy, URLs under the base URL go straight to its host's pool, skipping the
+        # manager's parsing and pool lookup, as long as the manager would send them unchanged.
+        self._origin = ""
+        self._pool: urllib3.HTTPConnectionPool | None = None
+        parts = urllib3.util.parse_url(base_url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        if not proxy and base_url == origin + (parts.path or ""):
+            self._origin = origin
+            self._pool = self.manager.connection_from_url(base_url)
 
     def __repr__(self) -> str:
         return "_Transport(<headers redacted>)"
 
     def open(self, url: str, timeout: float) -> urllib3.BaseHTTPResponse:
         """Send ``GET url`` and return the response with its body not read yet."""
-        return self.manager.urlopen(
+        pool = self._pool
+        if pool is None or not url.startswith(self._origin + "/"):
+            return self._open_managed(url, self.headers, _NO_RETRIES, timeout)
+        response = pool.urlopen(
             "GET",
-            url,
+            url[len(self._origin) :],
             headers=self.headers,
             retries=_NO_RETRIES,
             timeout=timeout,
             preload_content=False,
+            redirect=False,
+            assert_same_host=False,
+        )
+        location = response.get_redirect_location()
+        if not location:
+            return response
+        # Redirected: this hop as ``PoolManager.urlopen`` takes it (the key's header only to the
+        # same host), then the manager follows any further ones.
+        location = urljoin(url, location)
+        headers = self.headers
+        if not pool.is_same_host(location):
+            unsafe = _NO_RETRIES.remove_headers_on_redirect
+            headers = {k: v for k, v in headers.items() if k.lower() not in unsafe}
+        retries = _NO_RETRIES.increment("GET", url, response=response, _pool=pool)
+        response.drain_conn()
+        response.release_conn()
+        return self._open_managed(location, headers, retries, timeout)
+
+    def _open_managed(
+        self, url: str, headers: dict[str, str], retries: urllib3.Retry, timeout: float
+    ) -> urllib3.BaseHTTPResponse:
+        return self.manager.urlopen(
+            "GET", url, headers=headers, retries=retries, timeout=timeout, preload_content=False
         )
 
     def close(self) -> None:
