@@ -365,7 +365,7 @@ def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
     texts = []
     with EmulatorServer(dataset, api_key=SECRET, faults=faults) as server:
         client = client_for(server, api_key=SECRET, max_retries=2)
-        texts += [repr(client), repr(client._session.auth), str(client.stats.snapshot())]
+        texts += [repr(client), repr(client._session), str(client.stats.snapshot())]
         for run in (
             lambda: list(client.fetch_jobs(dataset.job_ids())),
             lambda: client_for(server, api_key=SECRET + "x").fetch_job(dataset.job_ids()[0]),
