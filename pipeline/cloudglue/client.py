@@ -14,7 +14,7 @@ import os
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -401,15 +401,7 @@ class CloudglueClient:
             params["status"] = status
         seen: set[str] = set()
         jobs: list[Job] = []
-        offset = 0
-        while True:
-            page = self._get(self._shown("/extract", {**params, "offset": offset}))
-            items = page.get("data")
-            if not isinstance(items, list):
-                raise ApiError(
-                    f"GET {self._shown('/extract', params)}: the list has no 'data' array",
-                    url=self._shown("/extract", params),
-                )
+        for offset, items in self._list_pages(params):
             for position, obj in enumerate(items, start=offset):
                 job = self._listed_job(obj, position)
                 if job is None or job.job_id in seen:
@@ -420,12 +412,46 @@ class CloudglueClient:
                     self.stats._skip(job.job_id, "created_at missing or not a number")
                 elif low_ms <= job.created_at < high_ms:
                     jobs.append(job)
-            offset += len(items)
-            total = page.get("total")
-            if not items or (isinstance(total, int) and offset >= total):
-                break
         self.stats._add("jobs_listed", len(jobs))
         return jobs
+
+    def _list_pages(self, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
+        """``(offset, items)`` of each list page in order, until a page is empty or ``total`` is
+        reached. Once the first page tells ``total``, the other pages are fetched concurrently
+        (when allowed); a list that grew meanwhile is followed page by page."""
+
+        def url(offset: int) -> str:
+            return self._shown("/extract", {**params, "offset": offset})
+
+        ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
+        offset = 0
+        try:
+            while True:
+                if ahead:
+                    offset, future = ahead.popleft()
+                    page = future.result()
+                else:
+                    page = self._get(url(offset))
+                items = page.get("data")
+                if not isinstance(items, list):
+                    raise ApiError(
+                        f"GET {self._shown('/extract', params)}: the list has no 'data' array",
+                        url=self._shown("/extract", params),
+                    )
+                yield offset, items
+                total = page.get("total")
+                following = offset + len(items)
+                if not items or (isinstance(total, int) and following >= total):
+                    return
+                if not ahead and isinstance(total, int) and self.concurrent_pages:
+                    pool = self._pages_executor()
+                    for at in range(following, total, len(items)):
+                        ahead.append((at, pool.submit(self._get, url(at))))
+                if not ahead:
+                    offset = following
+        finally:
+            for _, future in ahead:
+                future.cancel()
 
     def _listed_job(self, obj: Any, position: int) -> Job | None:
         """The listed job, or None after recording in ``skipped`` why the item is none."""

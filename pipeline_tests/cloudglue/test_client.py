@@ -313,6 +313,19 @@ def test_pages_of_one_big_job_are_fetched_concurrently_but_capped(dataset):
         assert 1 < server.stats.max_in_flight <= 3
 
 
+def test_list_pages_after_the_first_are_fetched_concurrently_but_capped(dataset):
+    days = dataset.days()
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=20) as server:
+        jobs = client_for(server, max_concurrency=3, page_size=4).list_jobs(days[0], days[-1])
+        assert [job.job_id for job in jobs] == dataset.job_ids()
+        assert 1 < server.stats.max_in_flight <= 3
+        assert server.stats.requests == -(-len(dataset.job_ids()) // 4)
+        server.stats.reset()
+        client = client_for(server, max_concurrency=3, page_size=4, concurrent_pages=False)
+        assert client.list_jobs(days[0], days[-1]) == jobs
+        assert server.stats.max_in_flight == 1
+
+
 def test_pages_are_sequential_when_concurrent_pages_is_off(dataset):
     big = max(dataset.job_ids(), key=lambda i: dataset.complete_job(i).get("total", 0))
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=5) as server:
