@@ -11,10 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from pipeline.storage.layout import PARTITION_KEY, as_date, partitions
 from pipeline.storage.schema_store import load_schema

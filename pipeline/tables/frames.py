@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
-import pandas as pd
 import pyarrow as pa
+
+if TYPE_CHECKING:  # pandas is imported when a frame is made: build workers never need it
+    import pandas as pd
 
 from pipeline.cloudglue.models import (
     CHAPTER_FIELDS,
@@ -660,6 +662,8 @@ class JobRows:
 
 
 def _pandas_type(t: pa.DataType) -> Any:
+    import pandas as pd
+
     if pa.types.is_integer(t):
         return pd.Int64Dtype()
     if pa.types.is_boolean(t):
