@@ -57,7 +57,7 @@ def read_arrow(
     tables = [(day, pq.read_table(path)) for day, path in files]
     present = {n for _, t in tables for n in t.column_names}
     fixed = {n for n, _ in FIXED_COLUMNS[name]}
-    names = [n for n in schema.columns if n in present or n in fixed]
+    names = schema.ordered(n for n in schema.columns if n in present or n in fixed)
     target = schema.arrow_schema(names)
     out = []
     for day, t in tables:

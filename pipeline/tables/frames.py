@@ -334,7 +334,7 @@ class TableAccumulator:
             self.register(schema, [], missing)
         for (base_name, kind), vl in variants.items():
             arrays[schema.variants[(base_name, kind)]] = to_arrow(kind, vl)
-        names = [c for c in schema.columns if c in arrays]
+        names = schema.ordered(arrays)
         return pa.Table.from_arrays([arrays[c] for c in names], schema=schema.arrow_schema(names))
 
 

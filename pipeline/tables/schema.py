@@ -188,6 +188,20 @@ class TableSchema:
             self._add(Column(name, kind, col.path, base))
         return name
 
+    def ordered(self, names: Iterable[str]) -> list[str]:
+        """``names`` in the order files and frames show them, whatever order the columns were
+        registered in (build workers register concurrently): the fixed columns as declared, then
+        the flattened ones by name, each variant right after its base column."""
+        fixed = {n: i for i, (n, c) in enumerate(self.columns.items()) if c.path is None}
+
+        def key(name: str) -> tuple[Any, ...]:
+            col = self.columns[name]
+            base = self.columns[col.variant_of] if col.variant_of is not None else col
+            place = (0, fixed.get(base.name, 0), "") if base.path is None else (1, 0, base.name)
+            return (*place, col.variant_of is not None, col.kind)
+
+        return sorted(names, key=key)
+
     def arrow_schema(self, names: Iterable[str] | None = None) -> pa.Schema:
         """The Arrow schema of ``names`` (default: all columns), with each field's JSON path,
         kind and variant in its metadata."""
