@@ -8,6 +8,7 @@ it and turns a :class:`CliError` into its one-line message and exit status."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -150,8 +151,22 @@ def _retries(text: str) -> int:
     return value
 
 
+# The start of the daily partitions when CLOUDGLUE_START_DATE is unset: pipeline.defs.partitions
+# has the same default (a test keeps them equal); read here without importing Dagster.
+DEFAULT_START_DATE = "2025-01-01"
+
+
 def _partition_start() -> dt.date:
-    """The first day of the daily partitions (CLOUDGLUE_START_DATE, read by the definitions)."""
+    """The first day of the daily partitions (CLOUDGLUE_START_DATE, read by the definitions).
+
+    A plain YYYY-MM-DD (what the definitions parse first) is read without importing Dagster, so
+    a sync of unchanged days needs no Dagster at all; anything else is left to the definitions.
+    """
+    text = os.environ.get("CLOUDGLUE_START_DATE", DEFAULT_START_DATE)
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        pass
     try:
         from pipeline.defs.partitions import daily_partitions
     except Exception:
@@ -211,11 +226,9 @@ class ApiOptions:
 def _client(options: ApiOptions) -> CloudglueClient:
     """A client configured as the runs' CloudglueResource is; the key from the environment."""
     from pipeline.cloudglue.client import CloudglueClient
-    from pipeline.defs.resources import CloudglueResource
+    from pipeline.defs.settings import CLIENT_DEFAULTS
 
-    fields = CloudglueResource.model_fields
-    settings = {name: f.default for name, f in fields.items() if name != "api_key"}
-    settings.update(options.resource_kwargs())
+    settings = {**CLIENT_DEFAULTS, **options.resource_kwargs()}
     return CloudglueClient(
         base_url=settings["base_url"],
         timeout=settings["timeout_seconds"],
@@ -424,6 +437,40 @@ def failure_cause(day: dt.date, result: Any) -> str:
 RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
+def _day_runner(
+    stack: contextlib.ExitStack, data_dir: Path, options: ApiOptions
+) -> Callable[[dt.date], Any]:
+    """A function running one day's partition of the assets in-process on the DAGSTER_HOME
+    instance (opened on ``stack``); returns the run's result."""
+    import dagster as dg
+
+    # Beta/preview notes about our own definitions are for their authors, not for this output.
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.simplefilter("ignore", category)
+
+    from pipeline.defs.assets import RETRIES_TAG, cloudglue_tables, raw_extract_jobs
+    from pipeline.defs.resources import CloudglueResource, DataDirResource
+
+    resources = {
+        "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV), **options.resource_kwargs()),
+        "data_dir": DataDirResource(path=str(data_dir)),
+    }
+    instance = stack.enter_context(dg.DagsterInstance.get())
+
+    def run(day: dt.date) -> Any:
+        return dg.materialize(
+            [raw_extract_jobs, cloudglue_tables],
+            partition_key=day.isoformat(),
+            instance=instance,
+            resources=resources,
+            run_config=RUN_CONFIG,
+            tags={RETRIES_TAG: "off"},
+            raise_on_error=False,
+        )
+
+    return run
+
+
 def sync_days(
     days: Sequence[dt.date],
     data_dir: Path,
@@ -441,24 +488,16 @@ def sync_days(
     Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches Dagster only as an
     EnvVar, never in the run config or the event log.
     """
-    import dagster as dg
-
-    # Beta/preview notes about our own definitions are for their authors, not for this output.
-    for category in (dg.BetaWarning, dg.PreviewWarning):
-        warnings.simplefilter("ignore", category)
-
-    from pipeline.defs.assets import RETRIES_TAG, cloudglue_tables, raw_extract_jobs
-    from pipeline.defs.resources import CloudglueResource, DataDirResource
-
-    resources = {
-        "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV), **options.resource_kwargs()),
-        "data_dir": DataDirResource(path=str(data_dir)),
-    }
     reporter = None if quiet else ProgressReporter(sys.stderr)
     summaries: list[DaySummary] = []
     started = time.monotonic()
     cause: str | None = None
-    with dg.DagsterInstance.get() as instance, reporting(reporter), _probe_client(options) as probe:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(reporting(reporter))
+        probe = stack.enter_context(_probe_client(options))
+        # Dagster (about a second to import and open the instance) only once a day needs a run:
+        # a sync of days with nothing new upstream needs none.
+        run_day: Callable[[dt.date], Any] | None = None
         if reporter:
             reporter.start(len(days))
         for day in days:
@@ -472,15 +511,9 @@ def sync_days(
                 if reporter:
                     reporter.finish_day(summary)
                 continue
-            result = dg.materialize(
-                [raw_extract_jobs, cloudglue_tables],
-                partition_key=day.isoformat(),
-                instance=instance,
-                resources=resources,
-                run_config=RUN_CONFIG,
-                tags={RETRIES_TAG: "off"},
-                raise_on_error=False,
-            )
+            if run_day is None:
+                run_day = _day_runner(stack, data_dir, options)
+            result = run_day(day)
             summary = _day_summary(day, result, time.monotonic() - day_started)
             summaries.append(summary)
             if reporter:
