@@ -66,13 +66,15 @@ def ensure_dagster_home() -> Path:
     Set in ``os.environ`` too, so in-process runs and ``dagster dev`` share one instance and the
     UI shows the CLI's runs.
     """
-    from pipeline.storage.atomic import file_lock
-
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
     try:
         home.mkdir(parents=True, exist_ok=True)
         initialized = home / ".cloudglue-initialized"
         if not initialized.exists():
+            # Imported only here: pipeline.storage brings pandas and pyarrow, which sync_days
+            # imports with the garbage collector paused (see _long_lived_objects).
+            from pipeline.storage.atomic import file_lock
+
             # Two commands starting together on a new home would both write dagster.yaml and
             # both create the instance's SQLite tables ("table runs already exists"): once, locked.
             with file_lock(home / ".cloudglue-init.lock"):
