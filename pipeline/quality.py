@@ -13,13 +13,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from pipeline.storage.atomic import atomic_write_bytes
 from pipeline.storage.layout import staging_root
 from pipeline.storage.raw import Listing, RawStore
+
+if TYPE_CHECKING:
+    import duckdb
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,9 @@ def _check_day(
 ) -> list[CheckOutcome]:
     listed = listing.jobs if listing else ()
     completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
+    # Imported here: a day whose outcomes are cached (a re-sync) needs no DuckDB.
+    import duckdb
+
     con = duckdb.connect()
     try:
         segments = _partition_glob(data_dir, "segment_entities", day)

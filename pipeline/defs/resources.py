@@ -11,6 +11,7 @@ import dagster as dg
 from pydantic import Field
 
 from pipeline.cloudglue.client import CloudglueClient
+from pipeline.defs.settings import CLIENT_DEFAULTS
 
 
 class CloudglueResource(dg.ConfigurableResource):
@@ -18,17 +19,24 @@ class CloudglueResource(dg.ConfigurableResource):
 
     api_key: str = Field(description="Cloudglue API key; set CLOUDGLUE_API_KEY.")
     base_url: str | None = Field(
-        default=None,
+        default=CLIENT_DEFAULTS["base_url"],
         description="API base URL; defaults to CLOUDGLUE_BASE_URL, else the public API.",
     )
-    timeout_seconds: float = Field(default=30.0, description="Per-request timeout.")
-    max_retries: int = Field(default=6, description="Attempts per request after the first.")
-    max_concurrency: int = Field(default=16, description="HTTP requests in flight at most.")
+    timeout_seconds: float = Field(
+        default=CLIENT_DEFAULTS["timeout_seconds"], description="Per-request timeout."
+    )
+    max_retries: int = Field(
+        default=CLIENT_DEFAULTS["max_retries"], description="Attempts per request after the first."
+    )
+    max_concurrency: int = Field(
+        default=CLIENT_DEFAULTS["max_concurrency"], description="HTTP requests in flight at most."
+    )
     max_requests_per_second: float | None = Field(
-        default=None, description="Optional cap on the request rate."
+        default=CLIENT_DEFAULTS["max_requests_per_second"],
+        description="Optional cap on the request rate.",
     )
     backoff_seconds: float = Field(
-        default=0.5,
+        default=CLIENT_DEFAULTS["backoff_seconds"],
         description="First retry's backoff ceiling, doubled per retry (jittered; tests shrink it).",
     )
 

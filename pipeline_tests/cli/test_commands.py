@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import (
+    DEFAULT_START_DATE,
     CliError,
     _prepare_demo_dir,
     build_parser,
@@ -44,6 +45,49 @@ def test_sync_help_states_the_resource_defaults():
         stated = re.search(r"\(default ([0-9.]+)\)", helps[dest]).group(1)
         assert float(stated) == fields[field].default, dest
     assert fields["max_requests_per_second"].default is None and "no cap" in helps["max_rps"]
+
+
+def test_client_defaults_are_the_resource_defaults():
+    from pipeline.defs.settings import CLIENT_DEFAULTS
+
+    fields = {k: f.default for k, f in CloudglueResource.model_fields.items() if k != "api_key"}
+    assert fields == CLIENT_DEFAULTS
+
+
+def _partition_start_in(value: str | None) -> subprocess.CompletedProcess[str]:
+    """``_partition_start()`` in a fresh process (the definitions read CLOUDGLUE_START_DATE once,
+    on import) with CLOUDGLUE_START_DATE set to ``value``: prints the date or the CliError."""
+    env = {k: v for k, v in os.environ.items() if k != "CLOUDGLUE_START_DATE"}
+    if value is not None:
+        env["CLOUDGLUE_START_DATE"] = value
+    code = (
+        "from pipeline.cli import CliError, _partition_start\n"
+        "try:\n    print(_partition_start())\n"
+        "except CliError as exc:\n    print(exc.code, exc)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+
+
+@pytest.mark.parametrize("value", [None, "2025-01-01", "2026-1-5", "2026-01-15+0000"])
+def test_partition_start_is_the_first_partition_of_the_definitions(value):
+    # The CLI reads a plain date without Dagster; it must agree with the definitions' parsing.
+    import dagster as dg
+
+    from pipeline.defs import partitions
+
+    assert DEFAULT_START_DATE == partitions.DEFAULT_START_DATE
+    expected = dg.DailyPartitionsDefinition(
+        start_date=value or partitions.DEFAULT_START_DATE, timezone="UTC", end_offset=1
+    )
+    assert _partition_start_in(value).stdout.strip() == expected.start.date().isoformat()
+
+
+@pytest.mark.parametrize("value", ["nope", "2026-02-30", "15/01/2026", "2026-01-15 "])
+def test_a_start_date_the_definitions_reject_is_a_usage_error(value):
+    out = _partition_start_in(value).stdout.strip()
+    assert out == f"2 CLOUDGLUE_START_DATE={value!r} is not a date: set it as YYYY-MM-DD"
 
 
 def test_check_days_is_inclusive_and_says_how_to_fix_a_range():

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -80,6 +83,17 @@ def test_sync_lands_the_days_and_a_rerun_fetches_nothing(dataset, server, env, t
     quiet_day = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], env=env)
     assert quiet_day.returncode == 0, quiet_day.stderr
     assert _summary_row(quiet_day.stdout, DAYS[1])[1] == "(unchanged)"
+    # ... nor Dagster at all (a second of start-up): the sync imports none of it.
+    code = (
+        "import sys\nfrom pipeline.cli import main\n"
+        f"rc = main(['sync', '--from', '{DAYS[1]}', '--to', '{DAYS[1]}', '--quiet'])\n"
+        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'duckdb')))"
+    )
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDGLUE_", "DAGSTER_"))}
+    no_dagster = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, capture_output=True, text=True
+    )
+    assert (no_dagster.stdout, no_dagster.stderr) == ("0 []\n", "")
     forced = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], "--force", "--quiet", env=env)
     assert forced.returncode == 0, forced.stderr
     with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
