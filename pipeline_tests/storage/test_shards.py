@@ -55,3 +55,16 @@ def test_a_failing_worker_fails_the_build_and_leaves_the_partitions(tmp_path):
     with pytest.raises(ValueError, match="without a string job_id"):
         write_day_shards(tmp_path, DAY, shards, fetched_at=LISTED_AT)
     assert not list((tmp_path / "tables").rglob("*.parquet"))
+
+
+def test_a_build_worker_does_not_import_pandas():
+    """A worker starts per shard and per day: pandas would add a quarter of a second to each."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pipeline.storage._build_worker as w, pipeline.storage.parquet, "
+        "pipeline.storage.raw; print('pandas' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
