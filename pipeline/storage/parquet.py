@@ -51,7 +51,15 @@ from pipeline.storage.layout import (
     staging_root,
 )
 from pipeline.storage.schema_store import load_schema, persistent_register
-from pipeline.tables.frames import FIXED_COLUMNS, TABLES, JobRows, make_accumulator, to_pandas
+from pipeline.tables.frames import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_MAX_ROWS,
+    FIXED_COLUMNS,
+    TABLES,
+    JobRows,
+    make_accumulator,
+    to_pandas,
+)
 
 ROW_GROUP_SIZE = 128 * 1024
 PREVIEW_ROWS = 5
@@ -185,8 +193,13 @@ def _write_shard(
     jobs: Iterable[Mapping[str, Any]],
     fetched_at: dt.datetime | int | None,
     max_rows: Mapping[str, int] | None,
+    memory_share: int = 1,
 ) -> _Shard:
-    """Flatten ``jobs`` into each table's staged partition, as files named ``<prefix>NNNNN``."""
+    """Flatten ``jobs`` into each table's staged partition, as files named ``<prefix>NNNNN``.
+
+    With ``memory_share`` n, the chunks are n times smaller than one writer's (unless
+    ``max_rows`` sets them): n shards building at once stay within one writer's memory.
+    """
     register = persistent_register(root)
     files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}", prefix) for t in TABLES}
     accs = {
@@ -194,7 +207,8 @@ def _write_shard(
             load_schema(root, t),
             files[t].write,
             register=register,
-            max_rows=(max_rows or {}).get(t),
+            max_rows=(max_rows or {}).get(t) or DEFAULT_MAX_ROWS[t] // memory_share,
+            max_bytes=DEFAULT_MAX_BYTES // memory_share,
         )
         for t in TABLES
     }
@@ -287,8 +301,11 @@ class DayBuild:
             proc.wait()
         self._stack.close()
 
-    def _args(self, prefix: str, shard: Iterable[Mapping[str, Any]]) -> tuple[Any, ...]:
-        return (self.root, self.day, self._stage, prefix, shard, self.fetched_at, self.max_rows)
+    def _args(
+        self, prefix: str, shard: Iterable[Mapping[str, Any]], shards: int
+    ) -> tuple[Any, ...]:
+        stage, rows = self._stage, self.max_rows
+        return (self.root, self.day, stage, prefix, shard, self.fetched_at, rows, shards)
 
     def start(
         self, shards: Sequence[Iterable[Mapping[str, Any]]], *, local_first: bool = True
@@ -300,11 +317,11 @@ class DayBuild:
         remote = list(zip(prefixes, shards, strict=True))[1 if local_first else 0 :]
         self._written = [None] * len(shards)
         self._workers = [
-            _start_worker(self._args(prefix, shard), keep_stdin=not local_first)
+            _start_worker(self._args(prefix, shard, len(shards)), keep_stdin=not local_first)
             for prefix, shard in remote
         ]
         if local_first:
-            self._written[0] = _write_shard(*self._args(prefixes[0], shards[0]))
+            self._written[0] = _write_shard(*self._args(prefixes[0], shards[0], len(shards)))
 
     def landing_done(self) -> None:
         """Tell shards waiting for landed jobs that the landing is over (see ``_build_worker``)."""
