@@ -231,18 +231,15 @@ def _write_shard(
     return _Shard(files, count, first, previous)
 
 
-def _start_worker(args: tuple[Any, ...], *, keep_stdin: bool = False) -> subprocess.Popen[bytes]:
-    """A build worker flattening one shard; with ``keep_stdin`` its stdin stays open for
-    :meth:`DayBuild.landing_done` (the shard waits for jobs that are still being landed)."""
-    cmd = [sys.executable, "-m", "pipeline.storage._build_worker"]
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    assert proc.stdin is not None
-    data = pickle.dumps(args)
-    proc.stdin.write(len(data).to_bytes(8, "big") + data)
-    proc.stdin.flush()
-    if not keep_stdin:
-        proc.stdin.close()
-    return proc
+def _start_worker(
+    args: tuple[Any, ...], args_path: Path, *, follows_landing: bool
+) -> subprocess.Popen[bytes]:
+    """A build worker flattening one shard, its arguments pickled to ``args_path``. When it
+    ``follows_landing``, its stdin stays open for :meth:`DayBuild.landing_done`."""
+    args_path.write_bytes(pickle.dumps(args))
+    cmd = [sys.executable, "-m", "pipeline.storage._build_worker", str(args_path)]
+    stdin = subprocess.PIPE if follows_landing else subprocess.DEVNULL
+    return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE)
 
 
 def _finish_worker(proc: subprocess.Popen[bytes]) -> _Shard | BaseException:
@@ -316,8 +313,13 @@ class DayBuild:
         prefixes = _prefixes(len(shards))
         remote = list(zip(prefixes, shards, strict=True))[1 if local_first else 0 :]
         self._written = [None] * len(shards)
+        assert self._stage is not None
         self._workers = [
-            _start_worker(self._args(prefix, shard, len(shards)), keep_stdin=not local_first)
+            _start_worker(
+                self._args(prefix, shard, len(shards)),
+                self._stage / f"worker-{prefix}args.pickle",
+                follows_landing=not local_first,
+            )
             for prefix, shard in remote
         ]
         if local_first:
