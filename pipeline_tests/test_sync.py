@@ -167,3 +167,40 @@ def test_arriving_jobs_raises_when_the_landing_stops_without_done(tmp_path):
     os.close(write_fd)
     with pytest.raises(LandingAborted):
         list(shard)
+
+
+def test_build_workers_exit_when_the_landing_process_is_killed(tmp_path):
+    """SIGKILL the landing's process alone: its workers see their stdin close and exit, nothing
+    is swapped in, and the next sync completes from what was landed."""
+    import subprocess
+    import sys
+
+    dataset = Dataset(seed=14, jobs=40, days=1, end_date=dt.date(2026, 1, 15))
+    day = _busiest_day(dataset)
+    store = RawStore(tmp_path)
+    with EmulatorServer(dataset, api_key=KEY, latency_ms=40) as server:
+        script = (
+            "import datetime as dt, pathlib, pipeline.sync as s\n"
+            "from pipeline.cloudglue.client import CloudglueClient\n"
+            "s.OVERLAP_MIN_JOBS = 1\n"
+            "s.build_workers = lambda: 2\n"
+            f"with CloudglueClient({KEY!r}, {server.base_url!r}, max_concurrency=2) as c:\n"
+            f"    s.sync_day(c, pathlib.Path({str(tmp_path)!r}), dt.date({day:%Y, %-m, %-d}))\n"
+        )
+        proc = subprocess.Popen([sys.executable, "-c", script])
+        landing = psutil.Process(proc.pid)
+        deadline = time.monotonic() + 60
+        while len(landing.children()) < 2 or not any(store.day_dir(day).glob("*.json.zst")):
+            assert proc.poll() is None, "the sync ended before the kill point"
+            assert time.monotonic() < deadline, "the workers never started"
+            time.sleep(0.005)
+        workers = landing.children()
+        proc.kill()
+        proc.wait()
+        _gone, alive = psutil.wait_procs(workers, timeout=20)
+        assert alive == [], "build workers outlived the landing"
+        assert not (tmp_path / "tables").exists() or _mtimes(tmp_path) == {}
+        with _client(server) as client:
+            landing_result, built = sync.sync_day(client, tmp_path, day)
+    assert landing_result.already_landed >= 1
+    assert built.rows["extract_jobs"] == len(dataset.job_ids_for_day(day))
