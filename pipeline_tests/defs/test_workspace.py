@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,39 @@ def test_definitions_hold_the_assets_checks_sensor_and_schedule():
     assert len(repo.asset_graph.asset_check_keys) == 6
     assert {s.name for s in repo.sensor_defs} == {"completed_jobs_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"previous_day_schedule"}
+
+
+def test_the_readme_launchpad_config_runs_the_daily_job(
+    dataset, emulator, dagster_instance, tmp_path, monkeypatch
+):
+    """The resource config the README gives for UI runs is accepted and takes effect."""
+    import re
+    import textwrap
+
+    import yaml
+
+    from pipeline.definitions import defs
+    from pipeline_tests.conftest import EMULATOR_API_KEY
+
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", text, re.DOTALL)
+    assert block, "the README lost its Launchpad example"
+    run_config = yaml.safe_load(textwrap.dedent(block.group(1)))
+    settings = run_config["resources"]["cloudglue"]["config"]
+    assert settings["api_key"] == {"env": "CLOUDGLUE_API_KEY"}
+    monkeypatch.setenv("CLOUDGLUE_API_KEY", EMULATOR_API_KEY)
+    monkeypatch.setenv("CLOUDGLUE_BASE_URL", emulator.base_url)
+    monkeypatch.setenv("CLOUDGLUE_DATA_DIR", str(tmp_path / "data"))
+    day = dataset.days()[-1]
+    started = time.monotonic()
+    result = defs.resolve_job_def("cloudglue_daily_job").execute_in_process(
+        partition_key=day.isoformat(), instance=dagster_instance, run_config=run_config
+    )
+    elapsed = time.monotonic() - started
+    assert result.success
+    assert 1 <= emulator.stats.max_in_flight <= settings["max_concurrency"]
+    # The rate cap took effect: a burst of one request per slot, then the configured rate.
+    requests, rate = emulator.stats.requests, settings["max_requests_per_second"]
+    assert requests > settings["max_concurrency"] + rate
+    assert elapsed >= (requests - settings["max_concurrency"]) / rate
+    assert any((tmp_path / "data" / "tables" / "segment_entities").glob("*/*.parquet"))
