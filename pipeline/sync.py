@@ -103,6 +103,20 @@ def _land(
     *,
     build: bool,
 ) -> tuple[LandingResult, DayWriteResult | None]:
+    # One landing (and build) of a day at a time: two runs with different listings would
+    # otherwise prune each other's just-landed jobs.
+    with store.day_lock(day):
+        return _land_locked(client, store, day, progress, build=build)
+
+
+def _land_locked(
+    client: CloudglueClient,
+    store: RawStore,
+    day: dt.date,
+    progress: ProgressCallback | None,
+    *,
+    build: bool,
+) -> tuple[LandingResult, DayWriteResult | None]:
     listed_at = dt.datetime.now(dt.UTC)
     # Counted from before the listing: jobs it cannot place on a day are skipped there.
     skipped_before = len(client.stats.snapshot()["skipped"])
@@ -146,7 +160,7 @@ def _land(
         for job in run
         if job is not None and job["job_id"] in to_fetch
     ]
-    with DayBuild(data_dir, day, fetched_at=listed_at) as builder:
+    with DayBuild(data_dir, day, fetched_at=listed_at, locked=True) as builder:
         builder.start(shards, local_first=False)
         landing = land(order)
         listing = store.read_listing(day)

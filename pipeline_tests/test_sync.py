@@ -204,3 +204,43 @@ def test_build_workers_exit_when_the_landing_process_is_killed(tmp_path):
             landing_result, built = sync.sync_day(client, tmp_path, day)
     assert landing_result.already_landed >= 1
     assert built.rows["extract_jobs"] == len(dataset.job_ids_for_day(day))
+
+
+def test_landings_of_one_day_take_turns(tmp_path):
+    """A second landing of the day waits for the first (whose listing it would otherwise race:
+    each prunes the landed jobs its own listing lacks), then finds everything landed."""
+    dataset = Dataset(seed=15, jobs=12, days=1, end_date=dt.date(2026, 1, 15))
+    day = _busiest_day(dataset)
+    events: list[str] = []
+    release = threading.Event()
+    results = {}
+
+    def first_progress(event: str, _info: dict) -> None:
+        if event == "listed":
+            events.append("first listed")
+            release.wait(10)
+
+    def second_progress(event: str, _info: dict) -> None:
+        if event == "listed":
+            events.append("second listed")
+
+    def land(name: str, client: CloudglueClient, progress) -> None:
+        results[name] = sync.land_day(client, RawStore(tmp_path), day, progress=progress)
+        events.append(f"{name} done")
+
+    with EmulatorServer(dataset, api_key=KEY) as server, _client(server) as a, _client(server) as b:
+        first = threading.Thread(target=land, args=("first", a, first_progress))
+        first.start()
+        deadline = time.monotonic() + 10
+        while "first listed" not in events:
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        second = threading.Thread(target=land, args=("second", b, second_progress))
+        second.start()
+        time.sleep(0.3)
+        assert "second listed" not in events, "the second landing did not wait"
+        release.set()
+        first.join(10)
+        second.join(10)
+    assert events == ["first listed", "first done", "second listed", "second done"]
+    assert results["first"].fetched > 0 and results["second"].fetched == 0

@@ -258,9 +258,10 @@ def _prefixes(shards: int) -> list[str]:
 
 
 class DayBuild:
-    """One day's build in progress: the day's lock, a staging dir, the shards' writers, and the
-    final swap. Leaving the block without :meth:`finish` kills the workers and drops the staging
-    dir, so the live partitions stay as they were.
+    """One day's build in progress: the day's lock (unless the caller holds it: ``locked``), a
+    staging dir, the shards' writers, and the final swap. Leaving the block without
+    :meth:`finish` kills the workers and drops the staging dir, so the live partitions stay as
+    they were.
 
     Shards are contiguous ``job_id`` runs, in order: each writes its own part files, so rows stay
     sorted by ``job_id`` in file-name order.
@@ -273,8 +274,10 @@ class DayBuild:
         *,
         fetched_at: dt.datetime | int | None,
         max_rows: Mapping[str, int] | None = None,
+        locked: bool = False,
     ) -> None:
         self.root = Path(data_dir)
+        self.locked = locked
         self.day = as_date(day)
         self.fetched_at = fetched_at
         self.max_rows = max_rows
@@ -285,7 +288,8 @@ class DayBuild:
 
     def __enter__(self) -> DayBuild:
         with self._stack as stack:
-            stack.enter_context(file_lock(day_lock_path(self.root, self.day)))
+            if not self.locked:  # else the caller holds the day's lock (a second would wait)
+                stack.enter_context(file_lock(day_lock_path(self.root, self.day)))
             clean_stale_staging(staging_root(self.root))
             self._stage = stack.enter_context(staging_dir(staging_root(self.root)))
             self._stack = stack.pop_all()

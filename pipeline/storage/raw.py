@@ -28,7 +28,8 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline import jsonio
-from pipeline.storage.atomic import atomic_write_bytes
+from pipeline.storage.atomic import atomic_write_bytes, file_lock
+from pipeline.storage.layout import day_lock_path
 
 _LISTING = "_listing.json.zst"
 _SUFFIX = ".json.zst"
@@ -73,6 +74,10 @@ class RawStore:
 
     def day_dir(self, day: dt.date) -> Path:
         return self.root / f"created_date={day.isoformat()}"
+
+    def day_lock(self, day: dt.date) -> contextlib.AbstractContextManager[None]:
+        """The day's exclusive lock, the one its table builds take too (not reentrant)."""
+        return file_lock(day_lock_path(self.root.parent, day))
 
     def job_path(self, day: dt.date, job_id: str) -> Path:
         return self.day_dir(day) / f"{job_file_stem(job_id)}{_SUFFIX}"
