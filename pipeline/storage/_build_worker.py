@@ -11,22 +11,15 @@ module, which hangs any script or notebook that calls ``build_day`` without a ma
 
 from __future__ import annotations
 
-import os
 import pickle
 import sys
 from pathlib import Path
 
-# A shard following a landing yields the CPU to it: the landing is what keeps requests in flight.
-FOLLOWER_NICENESS = 5
-
 
 def main() -> None:
     from pipeline.storage.parquet import _write_shard
-    from pipeline.storage.raw import ArrivingJobs
 
     args = pickle.loads(Path(sys.argv[1]).read_bytes())
-    if isinstance(args[4], ArrivingJobs) and FOLLOWER_NICENESS:
-        os.nice(FOLLOWER_NICENESS)
     try:
         result = ("ok", _write_shard(*args))
     except Exception as exc:
