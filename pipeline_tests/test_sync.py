@@ -219,6 +219,8 @@ def test_landings_of_one_day_take_turns(tmp_path):
         if event == "listed":
             events.append("first listed")
             release.wait(10)
+        elif event == "fetched":
+            events.append("first fetched")
 
     def second_progress(event: str, _info: dict) -> None:
         if event == "listed":
@@ -242,5 +244,10 @@ def test_landings_of_one_day_take_turns(tmp_path):
         release.set()
         first.join(10)
         second.join(10)
-    assert events == ["first listed", "first done", "second listed", "second done"]
+    # The second listed only after the first had fetched everything. ("first done" may come
+    # either side of the second's listing: the lock is released just before land_day returns.)
+    listed = events.index("second listed")
+    assert events[0] == "first listed"
+    assert "first fetched" in events[:listed] and "first fetched" not in events[listed:]
+    assert {"first done", "second done"} <= set(events)
     assert results["first"].fetched > 0 and results["second"].fetched == 0
