@@ -68,7 +68,8 @@ def land_day(
     The listing is written last, so a run killed while fetching leaves the previous listing in
     place, and the next run reuses every job it had already landed.
     """
-    return _land(client, store, day, progress, build=False)[0]
+    with store.day_lock(day):
+        return _land(client, store, day, progress, build=False)[0]
 
 
 def sync_day(
@@ -86,7 +87,9 @@ def sync_day(
     as ``build_day``'s afterwards (same jobs, same order, same fingerprint); a failed landing
     leaves the live partitions untouched.
     """
-    landing, built = _land(client, RawStore(data_dir), day, progress, build=True)
+    store = RawStore(data_dir)
+    with store.day_lock(day):
+        landing, built = _land(client, store, day, progress, build=True)
     return landing, built if built is not None else build_day(data_dir, day)
 
 
@@ -103,20 +106,9 @@ def _land(
     *,
     build: bool,
 ) -> tuple[LandingResult, DayWriteResult | None]:
-    # One landing (and build) of a day at a time: two runs with different listings would
-    # otherwise prune each other's just-landed jobs.
-    with store.day_lock(day):
-        return _land_locked(client, store, day, progress, build=build)
-
-
-def _land_locked(
-    client: CloudglueClient,
-    store: RawStore,
-    day: dt.date,
-    progress: ProgressCallback | None,
-    *,
-    build: bool,
-) -> tuple[LandingResult, DayWriteResult | None]:
+    """The landing (and with ``build``, the overlapped build) of ``land_day``/``sync_day``. The
+    caller holds the day's lock from listing to pruning: two runs with different listings would
+    otherwise prune each other's just-landed jobs."""
     listed_at = dt.datetime.now(dt.UTC)
     # Counted from before the listing: jobs it cannot place on a day are skipped there.
     skipped_before = len(client.stats.snapshot()["skipped"])
