@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import logging
 from collections.abc import Iterator
 
 import pytest
@@ -24,3 +26,34 @@ def emulator(dataset: Dataset) -> Iterator[EmulatorServer]:
     """The started emulator serving ``dataset``; its key is ``EMULATOR_API_KEY``."""
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
         yield server
+
+
+class AccessLog(logging.Handler):
+    """Every response the emulator sent, from its INFO access log: ``(time, target, status)``
+    in ``rows`` (``target`` is the path with its query)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.rows: list[tuple[float, str, int]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("%s %s -> "):
+            self.rows.append((record.created, str(record.args[1]), int(record.args[2])))
+
+    @property
+    def paths(self) -> list[str]:
+        return [target.partition("?")[0] for _, target, _ in self.rows]
+
+
+@contextlib.contextmanager
+def emulator_access_log() -> Iterator[AccessLog]:
+    """Record the responses of every emulator started in this process, for the block."""
+    logger, log = logging.getLogger("pipeline.emulator"), AccessLog()
+    level = logger.level
+    logger.addHandler(log)
+    logger.setLevel(logging.INFO)
+    try:
+        yield log
+    finally:
+        logger.removeHandler(log)
+        logger.setLevel(level)

@@ -28,7 +28,7 @@ from pipeline.cloudglue.errors import (
     TransportError,
 )
 from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
-from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE
+from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE, emulator_access_log
 
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "retry_after_max": 0.05, "timeout": 5.0}
 
@@ -402,34 +402,17 @@ def test_fetch_raw_jobs_yields_the_complete_dicts_fetch_jobs_would(emulator, dat
     assert client.stats.snapshot()["jobs_fetched"] == 2 * len(ids)
 
 
-class _Answers(logging.Handler):
-    """``(time, target, status)`` of every response the emulator sent (its INFO access log)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.rows: list[tuple[float, str, int]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("%s %s -> "):
-            self.rows.append((record.created, str(record.args[1]), int(record.args[2])))
-
-
 @pytest.mark.parametrize(("style", "seconds"), [("seconds", 1), ("http-date", 2)])
 def test_a_real_retry_after_is_waited_out_over_http(dataset, style, seconds):
     """Not only parsed: the retry reaches the server after the time it asked for."""
     job_id = next(j for j in dataset.job_ids() if dataset.status(j) == "completed")
     faults = FaultConfig(rate_limit=1.0, burst=1, retry_after=style, retry_after_seconds=seconds)
-    logger, answers = logging.getLogger("pipeline.emulator"), _Answers()
-    level = logger.level
-    logger.addHandler(answers)
-    logger.setLevel(logging.INFO)
-    try:
-        with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
-            client = client_for(server, retry_after_max=5.0)
-            assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
-    finally:
-        logger.removeHandler(answers)
-        logger.setLevel(level)
+    with (
+        emulator_access_log() as answers,
+        EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server,
+    ):
+        client = client_for(server, retry_after_max=5.0)
+        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
     first_page = [(t, s) for t, target, s in answers.rows if "offset=0" in target]
     assert [s for _, s in first_page] == [429, 200]
     # At least 1 s either way: an HTTP date has whole seconds, so the instant it names can be up

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import logging
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ import pytest
 from pipeline import jsonio
 from pipeline.cloudglue.client import job_path
 from pipeline.emulator import Dataset, EmulatorServer
-from pipeline_tests.conftest import EMULATOR_END_DATE
+from pipeline_tests.conftest import EMULATOR_END_DATE, emulator_access_log
 from pipeline_tests.reliability.conftest import (
     CLI,
     DAYS,
@@ -34,31 +33,6 @@ from pipeline_tests.reliability.conftest import (
     sync,
     unzstd,
 )
-
-
-class _Paths(logging.Handler):
-    """Records the path of every request the emulator answered (its INFO access log)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.paths: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("%s %s -> "):
-            self.paths.append(str(record.args[1]).partition("?")[0])
-
-
-@contextlib.contextmanager
-def _request_log() -> Iterator[_Paths]:
-    logger = logging.getLogger("pipeline.emulator")
-    handler, level = _Paths(), logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield handler
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 def _kill_when(env: dict[str, str], condition: Callable[[], bool], days: tuple[str, str]) -> None:
@@ -145,7 +119,7 @@ def test_a_killed_sync_leaves_no_partial_file_and_the_next_run_resumes(
         if phase != "listing":
             assert landed, "the kill came before any job was landed"
 
-        with _request_log() as log:
+        with emulator_access_log() as log:
             again = sync(env, days=(DAYS[1], DAYS[2]))
         assert again.returncode == 0, completed_result(again)
         assert "warning" not in again.stdout, again.stdout  # every check passed

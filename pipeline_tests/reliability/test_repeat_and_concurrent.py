@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 import pipeline
 from pipeline.emulator import EmulatorServer
+from pipeline_tests.conftest import emulator_access_log
 from pipeline_tests.reliability.conftest import (
     CLI,
     DAYS,
@@ -72,18 +72,6 @@ def test_two_overlapping_syncs_at_once_finish_with_the_tables_of_one(
     assert snapshot(tmp_path / "data") == fault_free[1]
 
 
-class _Requests(logging.Handler):
-    """``(time, target)`` of every request the emulator answered (its INFO access log)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.INFO)
-        self.rows: list[tuple[float, str]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.msg.startswith("%s %s -> "):
-            self.rows.append((record.created, str(record.args[1])))
-
-
 @pytest.mark.slow
 def test_the_api_pool_limits_the_landings_of_cli_syncs_sharing_an_instance(tmp_path: Path) -> None:
     """Two `sync`s of different days on one DAGSTER_HOME whose `cloudglue_api` pool allows one
@@ -95,38 +83,24 @@ def test_the_api_pool_limits_the_landings_of_cli_syncs_sharing_an_instance(tmp_p
     (home / "dagster.yaml").write_text(
         "concurrency:\n  pools:\n    default_limit: 1\ntelemetry:\n  enabled: false\n"
     )
-    logger, answered = logging.getLogger("pipeline.emulator"), _Requests()
-    level = logger.level
-    logger.addHandler(answered)
-    logger.setLevel(logging.INFO)
-    try:
-        with EmulatorServer(dataset, api_key=KEY, latency_ms=300) as server:
-            procs = []
-            for day in DAYS[:2]:
-                env = {**os.environ, **cli_env(tmp_path / day, server.base_url)}
-                env["DAGSTER_HOME"] = str(home)
-                cmd = [
-                    str(CLI),
-                    "sync",
-                    "--from",
-                    day,
-                    "--to",
-                    day,
-                    "--concurrency",
-                    "2",
-                    "--quiet",
-                ]
-                procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
-            errors = [p.communicate(timeout=240)[1] for p in procs]
-    finally:
-        logger.removeHandler(answered)
-        logger.setLevel(level)
+    sync = [str(CLI), "sync", "--concurrency", "2", "--quiet"]
+    with (
+        emulator_access_log() as answered,
+        EmulatorServer(dataset, api_key=KEY, latency_ms=300) as server,
+    ):
+        procs = []
+        for day in DAYS[:2]:
+            env = {**os.environ, **cli_env(tmp_path / day, server.base_url)}
+            env["DAGSTER_HOME"] = str(home)
+            cmd = [*sync, "--from", day, "--to", day]
+            procs.append(subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True))
+        errors = [p.communicate(timeout=240)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], errors
     day_of = {
         job_id: day.isoformat() for day in dataset.days() for job_id in dataset.job_ids_for_day(day)
     }
     spans: dict[str, list[float]] = {}
-    for at, target in answered.rows:
+    for at, target, _status in answered.rows:
         path, _, query = target.partition("?")
         if path.endswith("/extract"):  # a listing: the day is the middle of its window
             after = dict(p.split("=") for p in query.split("&"))["created_after"]
