@@ -134,7 +134,7 @@ def join_pages(pages: Sequence[Page]) -> bytes:
     data: dict[str, bytes | msgspec.Raw] = dict(first.data) if first.data is not None else {}
     segments = [s for page in pages for s in page.segments]
     if segments or "segment_entities" in data:
-        data["segment_entities"] = b"[" + b",".join(bytes(s) for s in segments) + b"]"
+        data["segment_entities"] = b"[" + b",".join(segments) + b"]"  # Raw joins without a copy
     if data or "data" in first.fields:
         merged["data"] = _object(data)
     return _object(merged)
