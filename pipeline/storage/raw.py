@@ -202,10 +202,16 @@ class LandedJobs:
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         store = RawStore(self.data_dir)
         for summary in self.summaries:
-            if summary.get("status") == "completed" and store.has_job(self.day, summary["job_id"]):
-                yield store.get_job(self.day, summary["job_id"])
-            else:
-                yield summary
+            yield _landed_or_summary(store, self.day, summary)
+
+
+def _landed_or_summary(
+    store: RawStore, day: dt.date, summary: Mapping[str, Any]
+) -> Mapping[str, Any]:
+    """The landed complete job of a listed completed job, else its listing object."""
+    if summary.get("status") == "completed" and store.has_job(day, summary["job_id"]):
+        return store.get_job(day, summary["job_id"])
+    return summary
 
 
 # How often a build worker looks for the next job while the landing is still running.
@@ -246,7 +252,7 @@ class ArrivingJobs:
         for summary in self.summaries:
             job_id = summary["job_id"]
             if summary.get("status") != "completed" or job_id not in self.expected:
-                yield from LandedJobs(self.data_dir, self.day, (summary,))
+                yield _landed_or_summary(store, self.day, summary)
                 continue
             while not (landed := store.has_job(self.day, job_id)) and not done:
                 done = _landing_done(self.signal_fd, _POLL_SECONDS)
