@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pipeline.defs.settings import CLIENT_DEFAULTS
 from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
 
 if TYPE_CHECKING:
@@ -229,7 +230,6 @@ class ApiOptions:
 def _client(options: ApiOptions) -> CloudglueClient:
     """A client configured as the runs' CloudglueResource is; the key from the environment."""
     from pipeline.cloudglue.client import CloudglueClient
-    from pipeline.defs.settings import CLIENT_DEFAULTS
 
     settings = {**CLIENT_DEFAULTS, **options.resource_kwargs()}
     return CloudglueClient(
@@ -300,19 +300,19 @@ def _add_api_flags(p: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=_positive_number(int),
         metavar="N",
-        help="HTTP requests in flight at most (default 16)",
+        help=f"HTTP requests in flight at most (default {CLIENT_DEFAULTS['max_concurrency']})",
     )
     p.add_argument(
         "--timeout",
         type=_positive_number(float),
         metavar="SECONDS",
-        help="seconds per request (default 30)",
+        help=f"seconds per request (default {CLIENT_DEFAULTS['timeout_seconds']:g})",
     )
     p.add_argument(
         "--max-retries",
         type=_retries,
         metavar="N",
-        help="retries per request after the first (default 6)",
+        help=f"retries per request after the first (default {CLIENT_DEFAULTS['max_retries']})",
     )
     p.add_argument(
         "--max-rps",
