@@ -214,34 +214,45 @@ _RECURSION_BUDGET = 100
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
+_INDEX_SEGMENTS = tuple(f"[{i}]" for i in range(256))
+
+
 def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], depth: int) -> None:
-    """Recursive fast path for dicts and lists: scalar children are handled inline."""
+    """Recursive fast path for non-empty dicts and lists: scalar children and empty containers
+    are leaves handled inline, non-empty dicts and lists recurse while the budget lasts."""
     add_path, add_value = paths.append, values.append
+    deeper = depth + 1
+    recurse = deeper < _RECURSION_BUDGET
     if type(value) is dict:
         cache = _KEY_REST if path else _KEY_FIRST
         for k, child in value.items():
-            seg = cache.get(k) if type(k) is str else None
-            p = path + (seg or key_segment(k, not path))
-            if type(child) in _SCALARS:
+            p = path + (cache.get(k) or key_segment(k, not path))
+            t = type(child)
+            if t in _SCALARS or ((t is dict or t is list) and not child):
                 add_path(p)
                 add_value(child)
+            elif (t is dict or t is list) and recurse:
+                _leaves_into(child, p, paths, values, deeper)
             else:
-                _container_into(child, p, paths, values, depth + 1)
+                _container_into(child, p, paths, values, deeper)
     else:
         for i, child in enumerate(value):
-            p = f"{path}[{i}]"
-            if type(child) in _SCALARS:
+            p = path + _INDEX_SEGMENTS[i] if i < 256 else f"{path}[{i}]"
+            t = type(child)
+            if t in _SCALARS or ((t is dict or t is list) and not child):
                 add_path(p)
                 add_value(child)
+            elif (t is dict or t is list) and recurse:
+                _leaves_into(child, p, paths, values, deeper)
             else:
-                _container_into(child, p, paths, values, depth + 1)
+                _container_into(child, p, paths, values, deeper)
 
 
 def _container_into(value: Any, path: str, paths: list[str], values: list[Any], depth: int) -> None:
     t = type(value)
     if (t is dict or t is list) and value and depth < _RECURSION_BUDGET:
         _leaves_into(value, path, paths, values, depth)
-    elif t is dict or t is list or isinstance(value, Mapping | tuple):
+    elif (t is dict or t is list or isinstance(value, Mapping | tuple)) and len(value):
         for p, v in _leaves_iterative(value, path):
             paths.append(p)
             values.append(v)
