@@ -414,6 +414,19 @@ def column_name(parts: tuple[str, ...]) -> str:
     return name
 
 
+_CHILD_PATHS: dict[tuple[str, ...], dict[Any, tuple[str, ...]]] = {}
+
+
+def _child_paths(prefix: tuple[str, ...]) -> dict[Any, tuple[str, ...]]:
+    """Key -> key path under ``prefix`` (cached: the same paths repeat in every segment)."""
+    children = _CHILD_PATHS.get(prefix)
+    if children is None:
+        children = {}
+        if len(_CHILD_PATHS) < 1_000:  # at most 100,000 cached paths: hostile data stays bounded
+            _CHILD_PATHS[prefix] = children
+    return children
+
+
 def flatten_into(
     obj: Mapping[str, Any],
     prefix: tuple[str, ...],
@@ -424,10 +437,18 @@ def flatten_into(
     """Add ``row``'s non-null values of ``obj`` to the sparse ``columns`` (key path ->
     (row numbers, values)), descending into non-empty objects while ``depth < MAX_FLATTEN_DEPTH``
     (depth-capped recursion)."""
+    children = _child_paths(prefix)
     for key, value in obj.items():
         if value is None:
             continue
-        path = (*prefix, key if type(key) is str else str(key))
+        path = children.get(key)
+        if path is None:
+            if type(key) is str:
+                path = (*prefix, key)
+                if len(children) < 100:
+                    children[key] = path
+            else:  # only str keys are cached: 1 and True are the same dict key
+                path = (*prefix, str(key))
         if type(value) is dict:
             if not value:
                 continue
