@@ -214,7 +214,30 @@ _RECURSION_BUDGET = 100
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-_INDEX_SEGMENTS = tuple(f"[{i}]" for i in range(256))
+# Leaf paths by parent path, so the paths that repeat in every segment are built once (and
+# shared by the rows), bounded for hostile data: 2,000 parents of 100 keys or 64 indices each.
+_KEY_PATHS: dict[str, dict[str, str]] = {}
+_INDEX_PATHS: dict[str, list[str]] = {}
+_CACHED_PARENTS, _CACHED_KEYS, _CACHED_INDICES = 2_000, 100, 64
+
+
+def _key_paths(path: str) -> dict[str, str]:
+    children: dict[str, str] = {}
+    if len(_KEY_PATHS) < _CACHED_PARENTS:
+        _KEY_PATHS[path] = children
+    return children
+
+
+def _index_paths(path: str, count: int) -> list[str]:
+    children = _INDEX_PATHS.get(path)
+    if children is None:
+        children = []
+        if len(_INDEX_PATHS) < _CACHED_PARENTS:
+            _INDEX_PATHS[path] = children
+    cached = len(children)
+    if cached < count and cached < _CACHED_INDICES:
+        children += [f"{path}[{i}]" for i in range(cached, min(count, _CACHED_INDICES))]
+    return children
 
 
 def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], depth: int) -> None:
@@ -224,9 +247,15 @@ def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], dep
     deeper = depth + 1
     recurse = deeper < _RECURSION_BUDGET
     if type(value) is dict:
-        cache = _KEY_REST if path else _KEY_FIRST
+        children = _KEY_PATHS.get(path)
+        if children is None:
+            children = _key_paths(path)
         for k, child in value.items():
-            p = path + (cache.get(k) or key_segment(k, not path))
+            p = children.get(k) if type(k) is str else None
+            if p is None:
+                p = path + key_segment(k, not path)
+                if type(k) is str and len(children) < _CACHED_KEYS:
+                    children[k] = p
             t = type(child)
             if t in _SCALARS or ((t is dict or t is list) and not child):
                 add_path(p)
@@ -236,8 +265,10 @@ def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], dep
             else:
                 _container_into(child, p, paths, values, deeper)
     else:
+        indexed = _index_paths(path, len(value))
+        cached = len(indexed)
         for i, child in enumerate(value):
-            p = path + _INDEX_SEGMENTS[i] if i < 256 else f"{path}[{i}]"
+            p = indexed[i] if i < cached else f"{path}[{i}]"
             t = type(child)
             if t in _SCALARS or ((t is dict or t is list) and not child):
                 add_path(p)
