@@ -4,7 +4,8 @@ The emulator (``EmulatorServer`` over a ``Dataset`` sized by the workload) runs 
 process, so its CPU is neither ours nor the baseline's. Each measured run is a fresh subprocess
 in a fresh data directory; CPU seconds are the subprocess's user + system time including its own
 children (``os.wait4``), peak RSS is the highest sampled sum of RSS over the subprocess and its
-children (psutil, every 10 ms). Requests are counted by the emulator.
+children (psutil, every 10 ms). Requests are counted by the emulator, which also reports the
+CPU seconds it spent serving each run (at 0 ms it shares the 2 cores with whoever it serves).
 
 * ours (``--mode cli``): ``cloudglue-pipeline sync --from D --to D --data-dir X`` (Dagster
   in-process runs, the real product path), then the same command again on the same data
@@ -29,6 +30,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -87,6 +89,9 @@ def _emulator_main(conn: Any, dataset_args: dict[str, Any], latency_ms: float) -
             conn.send(None)
         elif cmd == "requests":
             conn.send(server.stats.requests)
+        elif cmd == "cpu":
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            conn.send(usage.ru_utime + usage.ru_stime)
 
 
 class Emulator:
@@ -119,6 +124,7 @@ class Measure:
     cpu: float
     peak_rss: int
     requests: int
+    emulator_cpu: float
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -132,6 +138,7 @@ def _tree_rss(proc: psutil.Process) -> int:
 def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = None) -> Measure:
     """Run ``cmd`` to completion; wall, CPU (incl. its children), peak tree RSS, requests."""
     emulator.call("reset")
+    emulator_cpu = emulator.call("cpu")
     peak = 0
     done = threading.Event()
     started = time.perf_counter()
@@ -166,6 +173,7 @@ def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = Non
         cpu=usage.ru_utime + usage.ru_stime,
         peak_rss=max(peak, usage.ru_maxrss * 1024),
         requests=emulator.call("requests"),
+        emulator_cpu=emulator.call("cpu") - emulator_cpu,
     )
 
 
@@ -307,6 +315,7 @@ def run_workload(
             "cpu": _median([m.cpu for m in ms]),
             "peak_rss": _median([m.peak_rss for m in ms]),
             "requests": int(_median([m.requests for m in ms])),
+            "emulator_cpu": _median([m.emulator_cpu for m in ms]),
         }
         row["rate"] = expected / row["wall"]
         if latency_ms > 0:
@@ -346,16 +355,18 @@ def machine() -> dict[str, Any]:
 
 def render(rows: list[dict[str, Any]]) -> str:
     head = (
-        "| workload | latency | who | runs | wall s | requests | seg ent/s | CPU s | peak RSS MiB "
+        "| workload | latency | who | runs | wall s | requests | seg ent/s | CPU s "
+        "| emulator CPU s | peak RSS MiB "
         "| ours/base rate | ours/base CPU | ours/base RSS | floor s | resync s (requests) |"
     )
-    lines = [head, "|" + "---|" * 14]
+    lines = [head, "|" + "---|" * 15]
     for r in rows:
         resync = f"{r['resync_wall']:.2f} ({r['resync_requests']})" if "resync_wall" in r else ""
         floor = f"{r['floor']:.2f}" if "floor" in r else ""
         lines.append(
             f"| {r['workload']} | {r['latency_ms']:g} ms | {r['who']} | {r['runs']} "
             f"| {r['wall']:.2f} | {r['requests']:,} | {r['rate']:,.0f} | {r['cpu']:.2f} "
+            f"| {r['emulator_cpu']:.2f} "
             f"| {r['peak_rss'] / 2**20:,.0f} "
             f"| {_x(r.get('x_rate'))} | {_x(r.get('x_cpu'))} | {_x(r.get('x_rss'))} "
             f"| {floor} | {resync} |"
