@@ -49,6 +49,7 @@ from pipeline.tables.schema import (
     fast_fits,
     fits,
     kind_of,
+    misfit_types,
     propose_kind,
     to_arrow,
 )
@@ -306,6 +307,14 @@ class TableAccumulator:
         columns += [(schema.by_path[p], col) for p, col in dense.items() if p in schema.by_path]
         arrays: dict[str, pa.Array] = {}
         variants: dict[tuple[str, str], list[Any]] = {}
+
+        def to_variant(name: str, row: int, value: Any) -> None:
+            key = (name, kind_of(value))
+            column = variants.get(key)
+            if column is None:
+                column = variants[key] = [None] * n
+            column[row] = value
+
         for name, col in columns:
             kind = schema.columns[name].kind
             if fast_fits(kind, col):
@@ -314,6 +323,21 @@ class TableAccumulator:
                     continue
                 except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
                     pass
+            else:  # misfits by type (e.g. "several" among ints): route those alone
+                misfits = misfit_types(kind, col)
+                own = list(col)
+                for i in misfits:
+                    own[i] = None
+                try:
+                    base_array = to_arrow(kind, own)
+                except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
+                    pass  # some own-typed value does not fit either: value by value
+                else:
+                    for i in misfits:
+                        to_variant(name, i, col[i])
+                    if base_array.null_count < n or name in self.fixed:
+                        arrays[name] = base_array
+                    continue
             base: list[Any] = [None] * n
             in_base = False
             for i, v in enumerate(col):
@@ -323,11 +347,7 @@ class TableAccumulator:
                     base[i] = v
                     in_base = True
                 else:
-                    key = (name, kind_of(v))
-                    vl = variants.get(key)
-                    if vl is None:
-                        vl = variants[key] = [None] * n
-                    vl[i] = v
+                    to_variant(name, i, v)
             if in_base or name in self.fixed:  # a flattened column with only misfits: omit it
                 arrays[name] = to_arrow(kind, base)
         missing = [key for key in variants if key not in schema.variants]

@@ -111,6 +111,13 @@ _FAST_TYPES = {
 }
 
 
+def misfit_types(kind: str, values: Sequence[Any]) -> list[int]:
+    """Positions of the values whose type a ``kind`` column never holds (all misfits). The other
+    values may still not fit (int range, lone surrogates): :func:`to_arrow` raises on those."""
+    own = _FAST_TYPES[kind]
+    return [i for i, v in enumerate(values) if v is not None and type(v) not in own]
+
+
 def fast_fits(kind: str, values: Sequence[Any]) -> bool:
     """Cheap whole-column check (then :func:`to_arrow` validates ranges); False means 'route
     value by value'."""
