@@ -176,7 +176,7 @@ def _fetch(
         if progress:
             progress("fetched", {"day": day, "job_id": job.job_id, "segments": job.segments})
 
-    # Writes (compress, two fsyncs) run beside the fetching: done inline they held up taking the
+    # Writes (compress, fsync) run beside the fetching: done inline they held up taking the
     # next finished job, so fewer requests were in flight. A few at most wait.
     pending: deque[tuple[Future[Any], JobJson]] = deque()
     with ThreadPoolExecutor(WRITERS, thread_name_prefix="land-write") as writers:

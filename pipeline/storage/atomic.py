@@ -92,8 +92,13 @@ def swap_in(staged: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
-def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path) -> None:
-    """Write a file so readers see the old or the new content, never a partial one."""
+def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool = True) -> None:
+    """Write a file so readers see the old or the new content, never a partial one.
+
+    The content is on disk before the file appears under its name; with ``sync_dir`` the name is
+    too before this returns. Without it, the caller syncs the directory later (once for many
+    files): until then a crash may lose the name, never expose a partial file.
+    """
     tmp_dir.mkdir(parents=True, exist_ok=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
@@ -103,9 +108,11 @@ def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
+    except BaseException:
         tmp.unlink(missing_ok=True)
-    fsync_dir(path.parent)
+        raise
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 @contextlib.contextmanager

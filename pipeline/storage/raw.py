@@ -89,9 +89,12 @@ class RawStore:
         return self.put_job_json(day, job["job_id"], jsonio.dumps(job))
 
     def put_job_json(self, day: dt.date, job_id: str, body: bytes) -> Path:
-        """Land a job given as its JSON document (bytes, as the client joined them)."""
+        """Land a job given as its JSON document (bytes, as the client joined them).
+
+        The day directory is not synced per job: the listing, written last into it, syncs it
+        (a crash before that may lose landed jobs, which the next run fetches again)."""
         path = self.job_path(day, job_id)
-        atomic_write_bytes(path, _zstd(body), self._tmp)
+        atomic_write_bytes(path, _zstd(body), self._tmp, sync_dir=False)
         return path
 
     def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
