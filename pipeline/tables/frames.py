@@ -457,19 +457,22 @@ def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
         len(values),
     )
     parts: dict[str, list[pa.Array]] = {name: [] for name in LEAF_COLUMN_TYPES}
-    order = np.empty(len(values), np.int64)
-    offset = 0
-    for code in np.unique(codes).tolist():
-        keep = codes == code
-        group = list(itertools.compress(values, keep))
+    by_type = np.argsort(codes, kind="stable")  # one pass to group, not one per type
+    grouped = list(map(values.__getitem__, by_type.tolist()))
+    start = 0
+    for code, count in enumerate(np.bincount(codes, minlength=_OTHER_TYPE + 1).tolist()):
+        if not count:
+            continue
+        group = grouped[start : start + count]
+        start += count
         try:
             columns = _GROUPS[code](group) if code in _GROUPS else _exact(group)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
             columns = _exact(group)
         for name, array in columns.items():
             parts[name].append(array)
-        order[keep] = np.arange(offset, offset + len(group))
-        offset += len(group)
+    order = np.empty(len(values), np.int64)
+    order[by_type] = np.arange(len(values))
     indices = pa.array(order)
     return {
         name: pa.concat_arrays(parts[name]).take(indices) if parts[name] else pa.array([], t)
