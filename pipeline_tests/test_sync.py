@@ -125,6 +125,35 @@ def test_a_failed_landing_leaves_the_partitions_and_no_worker_behind(tmp_path, o
     assert [c for c in psutil.Process().children() if c.is_running()] == []
 
 
+def test_a_build_worker_killed_while_landing_fails_the_sync_clearly(tmp_path, overlapped):
+    """The landing still completes (so the next sync only builds); the sync then fails naming
+    the dead worker, swaps nothing in and leaves no worker behind."""
+    dataset = Dataset(seed=16, jobs=30, days=1, end_date=dt.date(2026, 1, 15))
+    day = _busiest_day(dataset)
+    killed: list[int] = []
+
+    def kill_a_worker(event: str, _info: dict) -> None:
+        if event == "fetched" and not killed:
+            worker = next(
+                p for p in psutil.Process().children() if "_build_worker" in " ".join(p.cmdline())
+            )
+            worker.kill()  # not reaped here: the build must see how it ended
+            deadline = time.monotonic() + 10
+            while worker.status() != psutil.STATUS_ZOMBIE and time.monotonic() < deadline:
+                time.sleep(0.005)
+            killed.append(worker.pid)
+
+    with EmulatorServer(dataset, api_key=KEY) as server, _client(server) as client:
+        with pytest.raises(RuntimeError, match=r"build worker process failed \(killed by SIG"):
+            sync.sync_day(client, tmp_path, day, progress=kill_a_worker)
+        assert killed
+        assert not (tmp_path / "tables").exists() or _mtimes(tmp_path) == {}
+        assert [c for c in psutil.Process().children() if c.is_running()] == []
+        landing, built = sync.sync_day(client, tmp_path, day)
+    assert landing.fetched == 0
+    assert built.rows["extract_jobs"] == len(dataset.job_ids_for_day(day))
+
+
 def _arrivals(tmp_path: Path, jobs: list[dict], expected: set[str]):
     """An ArrivingJobs over ``jobs`` whose signals come through a pipe we hold the end of."""
     read_fd, write_fd = os.pipe()

@@ -21,6 +21,7 @@ import itertools
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -250,7 +251,8 @@ def _finish_worker(proc: subprocess.Popen[bytes]) -> _Shard | BaseException:
     out = proc.stdout.read()
     code = proc.wait()
     if code != 0 or not out:
-        return RuntimeError(f"a build worker process failed (exit status {code})")
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
+        return RuntimeError(f"a build worker process failed ({how})")
     status, value = pickle.loads(out)
     return value if status == "ok" or isinstance(value, BaseException) else RuntimeError(value)
 
@@ -335,8 +337,11 @@ class DayBuild:
         """Tell shards waiting for landed jobs that the landing is over (see ``_build_worker``)."""
         for proc in self._workers:
             if proc.stdin is not None and not proc.stdin.closed:
-                proc.stdin.write(b"done\n")
-                proc.stdin.close()
+                try:
+                    proc.stdin.write(b"done\n")
+                    proc.stdin.close()
+                except BrokenPipeError:  # the worker died: finish() says how
+                    pass
 
     def finish(self, fingerprint: str | None) -> DayWriteResult:
         """Wait for the shards, record ``fingerprint`` in each partition and swap them all in."""
