@@ -83,11 +83,12 @@ def test_sync_lands_the_days_and_a_rerun_fetches_nothing(dataset, server, env, t
     quiet_day = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], env=env)
     assert quiet_day.returncode == 0, quiet_day.stderr
     assert _summary_row(quiet_day.stdout, DAYS[1])[1] == "(unchanged)"
-    # ... nor Dagster at all (a second of start-up): the sync imports none of it.
+    # ... nor Dagster at all (a second of start-up), DuckDB or pandas: the sync imports none.
     code = (
         "import sys\nfrom pipeline.cli import main\n"
         f"rc = main(['sync', '--from', '{DAYS[1]}', '--to', '{DAYS[1]}', '--quiet'])\n"
-        "print(rc, sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'duckdb')))"
+        "heavy = {'dagster', 'duckdb', 'pandas'}\n"
+        "print(rc, sorted({m.split('.')[0] for m in sys.modules} & heavy))"
     )
     base = {k: v for k, v in os.environ.items() if not k.startswith(("CLOUDGLUE_", "DAGSTER_"))}
     no_dagster = subprocess.run(

@@ -90,6 +90,14 @@ def test_layout_and_result(tmp_path: Path):
     meta = pq.read_metadata(files[0])
     assert meta.row_group(0).column(0).compression == "ZSTD"
     assert not list((tmp_path / ".staging").iterdir())
+    # The preview (made without pyarrow's timestamp conversion) is the partition's first rows.
+    for table, written in result.tables.items():
+        if written.rows:
+            head = pq.read_table(written.path).slice(0, len(written.preview_rows)).to_pylist()
+            assert written.preview_rows == head, table
+    jobs = result.tables["extract_jobs"].preview_rows
+    assert {row["fetched_at"] for row in jobs} == {FETCHED}
+    assert "2026-01-03 00:00:00+00:00" in result.tables["extract_jobs"].preview_markdown
 
 
 def test_read_back_across_partitions_with_a_type_change(two_days: Path):
