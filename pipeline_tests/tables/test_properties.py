@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.tables import build_tables
 from pipeline.tables.flatten import MAX_FLATTEN_DEPTH, leaf_columns, parse_path, path_string
-from pipeline.tables.frames import LEAF_COLUMN_TYPES, typed_leaf_arrays
+from pipeline.tables.frames import LEAF_COLUMN_TYPES, _unencodable, typed_leaf_arrays
 from pipeline_tests.tables.jobs import completed_job, json_objects, json_values, keys, segment
 
 
@@ -109,17 +109,9 @@ def test_typed_leaf_arrays_equal_leaf_columns_row_by_row(values):
     assert all(len(a) == len(values) for a in arrays.values())
     for i, value in enumerate(values):
         expected = list(leaf_columns(value))
-        if expected[2] is not None and not _encodable(expected[2]):
+        if expected[2] is not None and _unencodable(expected[2]):
             expected[2] = None  # stored escaped in value_json only
         got = [arrays[name][i].as_py() for name in LEAF_COLUMN_TYPES]
         assert got[:3] + got[4:] == expected[:3] + expected[4:], value
         number, want = got[3], expected[3]
         assert number == want or (math.isnan(number) and math.isnan(want)), value
-
-
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
