@@ -217,7 +217,7 @@ _SCALARS = frozenset({str, int, float, bool, type(None)})
 # Leaf paths by parent path, so the paths that repeat in every segment are built once (and
 # shared by the rows), bounded for hostile data: 2,000 parents of 100 keys or 64 indices each.
 _KEY_PATHS: dict[str, dict[str, str]] = {}
-_INDEX_PATHS: dict[str, list[str]] = {}
+_INDEX_PATHS: dict[str, tuple[str, ...]] = {}
 _CACHED_PARENTS, _CACHED_KEYS, _CACHED_INDICES = 2_000, 100, 64
 
 
@@ -228,15 +228,13 @@ def _key_paths(path: str) -> dict[str, str]:
     return children
 
 
-def _index_paths(path: str, count: int) -> list[str]:
-    children = _INDEX_PATHS.get(path)
-    if children is None:
-        children = []
-        if len(_INDEX_PATHS) < _CACHED_PARENTS:
+def _index_paths(path: str, count: int) -> tuple[str, ...]:
+    children = _INDEX_PATHS.get(path, ())
+    if len(children) < min(count, _CACHED_INDICES):
+        # Replaced whole, never extended in place: threads sharing the cache stay correct.
+        children = tuple(f"{path}[{i}]" for i in range(min(count, _CACHED_INDICES)))
+        if path in _INDEX_PATHS or len(_INDEX_PATHS) < _CACHED_PARENTS:
             _INDEX_PATHS[path] = children
-    cached = len(children)
-    if cached < count and cached < _CACHED_INDICES:
-        children += [f"{path}[{i}]" for i in range(cached, min(count, _CACHED_INDICES))]
     return children
 
 
