@@ -214,17 +214,22 @@ _RECURSION_BUDGET = 100
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
-# Leaf paths by parent path, so the paths that repeat in every segment are built once (and
-# shared by the rows), bounded for hostile data: 2,000 parents of 100 keys or 64 indices each.
+# Child paths by parent path (leaf paths here, key-path tuples for the flattened columns), so
+# the paths that repeat in every segment are built once and shared by the rows; bounded for
+# hostile data: 2,000 parents of 100 keys or 64 indices each.
 _KEY_PATHS: dict[str, dict[str, str]] = {}
 _INDEX_PATHS: dict[str, tuple[str, ...]] = {}
+_COLUMN_PATHS: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}
 _CACHED_PARENTS, _CACHED_KEYS, _CACHED_INDICES = 2_000, 100, 64
 
 
-def _key_paths(path: str) -> dict[str, str]:
-    children: dict[str, str] = {}
-    if len(_KEY_PATHS) < _CACHED_PARENTS:
-        _KEY_PATHS[path] = children
+def _children(cache: dict[Any, dict[str, Any]], parent: Any) -> dict[str, Any]:
+    """The cached children of ``parent`` by key (kept while ``cache`` has room for it)."""
+    children = cache.get(parent)
+    if children is None:
+        children = {}
+        if len(cache) < _CACHED_PARENTS:
+            cache[parent] = children
     return children
 
 
@@ -245,9 +250,7 @@ def _leaves_into(value: Any, path: str, paths: list[str], values: list[Any], dep
     deeper = depth + 1
     recurse = deeper < _RECURSION_BUDGET
     if type(value) is dict:
-        children = _KEY_PATHS.get(path)
-        if children is None:
-            children = _key_paths(path)
+        children = _KEY_PATHS.get(path) or _children(_KEY_PATHS, path)  # no call when cached
         for k, child in value.items():
             p = children.get(k) if type(k) is str else None
             if p is None:
@@ -443,19 +446,6 @@ def column_name(parts: tuple[str, ...]) -> str:
     return name
 
 
-_CHILD_PATHS: dict[tuple[str, ...], dict[Any, tuple[str, ...]]] = {}
-
-
-def _child_paths(prefix: tuple[str, ...]) -> dict[Any, tuple[str, ...]]:
-    """Key -> key path under ``prefix`` (cached: the same paths repeat in every segment)."""
-    children = _CHILD_PATHS.get(prefix)
-    if children is None:
-        children = {}
-        if len(_CHILD_PATHS) < 1_000:  # at most 100,000 cached paths: hostile data stays bounded
-            _CHILD_PATHS[prefix] = children
-    return children
-
-
 def flatten_into(
     obj: Mapping[str, Any],
     prefix: tuple[str, ...],
@@ -466,7 +456,7 @@ def flatten_into(
     """Add ``row``'s non-null values of ``obj`` to the sparse ``columns`` (key path ->
     (row numbers, values)), descending into non-empty objects while ``depth < MAX_FLATTEN_DEPTH``
     (depth-capped recursion)."""
-    children = _child_paths(prefix)
+    children = _COLUMN_PATHS.get(prefix) or _children(_COLUMN_PATHS, prefix)
     for key, value in obj.items():
         if value is None:
             continue
@@ -474,7 +464,7 @@ def flatten_into(
         if path is None:
             if type(key) is str:
                 path = (*prefix, key)
-                if len(children) < 100:
+                if len(children) < _CACHED_KEYS:
                     children[key] = path
             else:  # only str keys are cached: 1 and True are the same dict key
                 path = (*prefix, str(key))
