@@ -367,8 +367,6 @@ LEAF_COLUMN_TYPES: dict[str, pa.DataType] = {
     "value_boolean": pa.bool_(),
 }
 
-_TYPE_CODES = {str: 0, int: 1, float: 2, bool: 3, type(None): 4, dict: 5, list: 6}
-_OTHER_TYPE = len(_TYPE_CODES)
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'  # what orjson escapes in a string; all else is kept as is
 
 
@@ -432,15 +430,19 @@ def _exact(group: list[Any]) -> dict[str, pa.Array]:
     return {name: pa.array(columns[name], t) for name, t in LEAF_COLUMN_TYPES.items()}
 
 
-_GROUPS: dict[int, Callable[[list[Any]], dict[str, pa.Array]]] = {
-    0: _strings,
-    1: _integers,
-    2: _floats,
-    3: _booleans,
-    4: lambda group: _group_columns(len(group), "null", "null"),
-    5: lambda group: _group_columns(len(group), "object", "{}"),
-    6: lambda group: _group_columns(len(group), "array", "[]"),
+# How each leaf type's group is converted; any other type goes value by value (_exact). A
+# type's place here is its group's code.
+_GROUPS: dict[type, Callable[[list[Any]], dict[str, pa.Array]]] = {
+    str: _strings,
+    int: _integers,
+    float: _floats,
+    bool: _booleans,
+    type(None): lambda group: _group_columns(len(group), "null", "null"),
+    dict: lambda group: _group_columns(len(group), "object", "{}"),
+    list: lambda group: _group_columns(len(group), "array", "[]"),
 }
+_TYPE_CODES = {t: code for code, t in enumerate(_GROUPS)}
+_CONVERTERS = [*_GROUPS.values(), _exact]  # by code; the last is for any other type
 
 
 def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
@@ -452,7 +454,7 @@ def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
     Arrow does not take (ints beyond int64, lone surrogates, other types) goes value by value.
     """
     codes = np.fromiter(
-        map(_TYPE_CODES.get, map(type, values), itertools.repeat(_OTHER_TYPE)),
+        map(_TYPE_CODES.get, map(type, values), itertools.repeat(len(_GROUPS))),
         np.int8,
         len(values),
     )
@@ -460,13 +462,15 @@ def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
     by_type = np.argsort(codes, kind="stable")  # one pass to group, not one per type
     grouped = list(map(values.__getitem__, by_type.tolist()))
     start = 0
-    for code, count in enumerate(np.bincount(codes, minlength=_OTHER_TYPE + 1).tolist()):
+    for convert, count in zip(
+        _CONVERTERS, np.bincount(codes, minlength=len(_CONVERTERS)).tolist(), strict=True
+    ):
         if not count:
             continue
         group = grouped[start : start + count]
         start += count
         try:
-            columns = _GROUPS[code](group) if code in _GROUPS else _exact(group)
+            columns = convert(group)
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, UnicodeEncodeError):
             columns = _exact(group)
         for name, array in columns.items():
