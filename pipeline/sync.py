@@ -25,7 +25,7 @@ from pipeline.cloudglue.pages import JobJson
 from pipeline.progress import ProgressCallback
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
-from pipeline.storage.raw import RawStore, arriving_shards
+from pipeline.storage.raw import Listing, RawStore, arriving_shards
 
 # Threads writing landed jobs while the client fetches the next ones.
 WRITERS = 4
@@ -156,7 +156,7 @@ def _land(
         builder.start(shards, local_first=False)
         landing = land(order)
         listing = store.read_listing(day)
-        return landing, builder.finish(f"{BUILD_VERSION}:{store.fingerprint(day, listing)}")
+        return landing, builder.finish(_build_fingerprint(store, day, listing))
 
 
 def _fetch(
@@ -214,6 +214,11 @@ SHARD_MIN_BYTES = 2 * 2**20
 BUILD_VERSION = "1"
 
 
+def _build_fingerprint(store: RawStore, day: dt.date, listing: Listing | None) -> str:
+    """What a day's partitions record they were built from: the landing and the build version."""
+    return f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
+
+
 def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
     """Rebuild the day's partitions of all six tables from its landing (bounded memory).
 
@@ -223,7 +228,7 @@ def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
     """
     store = RawStore(data_dir)
     listing = store.read_listing(day)
-    fingerprint = f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
+    fingerprint = _build_fingerprint(store, day, listing)
     built = built_day(data_dir, day, fingerprint)
     if built is not None:
         return built
@@ -259,7 +264,7 @@ def unchanged_day(client: CloudglueClient, data_dir: Path, day: dt.date) -> DayW
         return None
     if any(job.is_completed and not store.has_job(day, job.job_id) for job in jobs):
         return None
-    return built_day(data_dir, day, f"{BUILD_VERSION}:{store.fingerprint(day, listing)}")
+    return built_day(data_dir, day, _build_fingerprint(store, day, listing))
 
 
 def build_workers() -> int:
