@@ -689,9 +689,7 @@ class CloudglueClient:
                 response = self._session.open(url, self.timeout)
             except MaxRetryError as exc:
                 failure = self._failed(exc.reason or exc, url, in_body=False)
-            except HTTPError as exc:
-                failure = self._failed(exc, url, in_body=False)
-            except OSError as exc:
+            except (HTTPError, OSError) as exc:
                 failure = self._failed(exc, url, in_body=False)
             else:
                 try:
