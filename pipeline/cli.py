@@ -72,7 +72,7 @@ def ensure_dagster_home() -> Path:
         home.mkdir(parents=True, exist_ok=True)
         initialized = home / ".cloudglue-initialized"
         if not initialized.exists():
-            # Imported only here: pipeline.storage brings pandas and pyarrow, which sync_days
+            # Imported only here: pipeline.storage brings pyarrow and numpy, which sync_days
             # imports with the garbage collector paused (see _long_lived_objects).
             from pipeline.storage.atomic import file_lock
 
@@ -516,7 +516,7 @@ def sync_days(
     EnvVar, never in the run config or the event log.
     """
     with _long_lived_objects():
-        # What the probe and the runs import besides Dagster (pandas, pyarrow, ...).
+        # What the probe and the runs import besides Dagster (pyarrow, numpy, ...).
         import pipeline.quality
         import pipeline.sync  # noqa: F401
 
