@@ -29,23 +29,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.defs.settings import CLIENT_DEFAULTS
+from pipeline import settings
 from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
 
 if TYPE_CHECKING:
     from pipeline.cloudglue.client import CloudglueClient
 
-# ---- shared settings ---------------------------------------------------------------------
+# ---- shared helpers ----------------------------------------------------------------------
 
-DEFAULT_DAGSTER_HOME = ".dagster_home"
-DEFAULT_DATA_DIR = "data"
 DEMO_DATA_DIR = "data/demo"
 DEMO_SEED = 42
 DEMO_JOBS = 42
 DEMO_DAYS = 10
 DEMO_API_KEY = "emulator-key"
 _DEMO_MARKER = ".cloudglue-demo"
-API_KEY_ENV = "CLOUDGLUE_API_KEY"
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -67,7 +64,7 @@ def ensure_dagster_home() -> Path:
     Set in ``os.environ`` too, so in-process runs and ``dagster dev`` share one instance and the
     UI shows the CLI's runs.
     """
-    home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).absolute()
+    home = settings.dagster_home()
     try:
         home.mkdir(parents=True, exist_ok=True)
         initialized = home / ".cloudglue-initialized"
@@ -85,7 +82,7 @@ def ensure_dagster_home() -> Path:
             f"cannot set up DAGSTER_HOME {home}: {exc.strerror or exc}; "
             "set DAGSTER_HOME to a writable directory"
         ) from None
-    os.environ["DAGSTER_HOME"] = str(home)
+    os.environ[settings.DAGSTER_HOME_ENV] = str(home)
     return home
 
 
@@ -108,10 +105,6 @@ def _init_dagster_home(home: Path, marker: Path) -> None:
     marker.touch()
 
 
-def _data_dir(flag: str | None, default: str = DEFAULT_DATA_DIR) -> Path:
-    return Path(flag or os.environ.get("CLOUDGLUE_DATA_DIR") or default).absolute()
-
-
 def _check_writable(data_dir: Path) -> None:
     """Fail before any network call when the tables could not be written."""
     try:
@@ -121,7 +114,7 @@ def _check_writable(data_dir: Path) -> None:
     except OSError as exc:
         raise CliError(
             f"data dir {data_dir} is not writable ({exc.strerror or exc}): "
-            "pass --data-dir or set CLOUDGLUE_DATA_DIR to a writable directory"
+            f"pass --data-dir or set {settings.DATA_DIR_ENV} to a writable directory"
         ) from None
 
 
@@ -155,18 +148,13 @@ def _retries(text: str) -> int:
     return value
 
 
-# The start of the daily partitions when CLOUDGLUE_START_DATE is unset: pipeline.defs.partitions
-# has the same default (a test keeps them equal); read here without importing Dagster.
-DEFAULT_START_DATE = "2025-01-01"
-
-
 def _partition_start() -> dt.date:
     """The first day of the daily partitions (CLOUDGLUE_START_DATE, read by the definitions).
 
     A plain YYYY-MM-DD (what the definitions parse first) is read without importing Dagster, so
     a sync of unchanged days needs no Dagster at all; anything else is left to the definitions.
     """
-    text = os.environ.get("CLOUDGLUE_START_DATE", DEFAULT_START_DATE)
+    text = settings.start_date_text()
     try:
         return dt.datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
@@ -175,8 +163,7 @@ def _partition_start() -> dt.date:
         from pipeline.defs.partitions import daily_partitions
     except Exception:
         raise CliError(
-            f"CLOUDGLUE_START_DATE={os.environ.get('CLOUDGLUE_START_DATE', '')!r} is not a date: "
-            "set it as YYYY-MM-DD",
+            f"{settings.START_DATE_ENV}={text!r} is not a date: set it as YYYY-MM-DD",
             code=2,
         ) from None
     return daily_partitions.start.date()
@@ -231,14 +218,14 @@ def _client(options: ApiOptions) -> CloudglueClient:
     """A client configured as the runs' CloudglueResource is; the key from the environment."""
     from pipeline.cloudglue.client import CloudglueClient
 
-    settings = {**CLIENT_DEFAULTS, **options.resource_kwargs()}
+    values = {**settings.CLIENT_DEFAULTS, **options.resource_kwargs()}
     return CloudglueClient(
-        base_url=settings["base_url"],
-        timeout=settings["timeout_seconds"],
-        max_retries=settings["max_retries"],
-        max_concurrency=settings["max_concurrency"],
-        max_requests_per_second=settings["max_requests_per_second"],
-        backoff_base=settings["backoff_seconds"],
+        base_url=values["base_url"],
+        timeout=values["timeout_seconds"],
+        max_retries=values["max_retries"],
+        max_concurrency=values["max_concurrency"],
+        max_requests_per_second=values["max_requests_per_second"],
+        backoff_base=values["backoff_seconds"],
     )
 
 
@@ -246,9 +233,10 @@ def _check_api_config(options: ApiOptions) -> None:
     """Key present and well-formed, base URL and limits valid: all without a network call."""
     from pipeline.cloudglue.errors import ConfigError
 
-    if not os.environ.get(API_KEY_ENV, "").strip():
+    key_env = settings.API_KEY_ENV
+    if not os.environ.get(key_env, "").strip():
         raise CliError(
-            f"{API_KEY_ENV} is not set: export {API_KEY_ENV}=<your Cloudglue API key> "
+            f"{key_env} is not set: export {key_env}=<your Cloudglue API key> "
             "(`cloudglue-pipeline demo` needs none)"
         )
     try:
@@ -294,25 +282,25 @@ def _add_api_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--base-url",
         metavar="URL",
-        help="API base URL (CLOUDGLUE_BASE_URL, else https://api.cloudglue.dev/v1)",
+        help=f"API base URL ({settings.BASE_URL_ENV}, else {settings.DEFAULT_BASE_URL})",
     )
     p.add_argument(
         "--concurrency",
         type=_positive_number(int),
         metavar="N",
-        help=f"HTTP requests in flight at most (default {CLIENT_DEFAULTS['max_concurrency']})",
+        help=f"HTTP requests in flight at most (default {settings.DEFAULT_MAX_CONCURRENCY})",
     )
     p.add_argument(
         "--timeout",
         type=_positive_number(float),
         metavar="SECONDS",
-        help=f"seconds per request (default {CLIENT_DEFAULTS['timeout_seconds']:g})",
+        help=f"seconds per request (default {settings.DEFAULT_TIMEOUT_SECONDS:g})",
     )
     p.add_argument(
         "--max-retries",
         type=_retries,
         metavar="N",
-        help=f"retries per request after the first (default {CLIENT_DEFAULTS['max_retries']})",
+        help=f"retries per request after the first (default {settings.DEFAULT_MAX_RETRIES})",
     )
     p.add_argument(
         "--max-rps",
@@ -340,7 +328,7 @@ def _run_sync(args: argparse.Namespace) -> int:
     days = check_days(first, last, today, start)
     options = _api_options(args)
     _check_api_config(options)
-    data_dir = _data_dir(args.data_dir)
+    data_dir = settings.data_dir(args.data_dir)
     _check_writable(data_dir)
     ensure_dagster_home()
     ok, _ = sync_days(days, data_dir, options, quiet=args.quiet, force=args.force)
@@ -478,7 +466,7 @@ def _day_runner(
 
         resources = {
             "cloudglue": CloudglueResource(
-                api_key=dg.EnvVar(API_KEY_ENV), **options.resource_kwargs()
+                api_key=dg.EnvVar(settings.API_KEY_ENV), **options.resource_kwargs()
             ),
             "data_dir": DataDirResource(path=str(data_dir)),
         }
@@ -625,7 +613,7 @@ def _add_query(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_query(args: argparse.Namespace) -> int:
-    data_dir = _data_dir(args.data_dir)
+    data_dir = settings.data_dir(args.data_dir)
     if args.sql is None:
         return _interactive(data_dir)
     import duckdb
@@ -773,7 +761,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     _prepare_demo_dir(data_dir)
     home = ensure_dagster_home()
     # The emulator's key, not a secret; it still reaches Dagster only through EnvVar.
-    os.environ[API_KEY_ENV] = DEMO_API_KEY
+    os.environ[settings.API_KEY_ENV] = DEMO_API_KEY
     print(
         f"Emulator: {DEMO_JOBS} jobs over {days[0]}..{days[-1]} (seed {DEMO_SEED}); "
         f"writing {data_dir}",

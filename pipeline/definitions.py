@@ -7,6 +7,7 @@ from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.defs.schedules import previous_day_schedule
 from pipeline.defs.sensors import completed_jobs_sensor
+from pipeline.settings import API_KEY_ENV
 
 defs = dg.Definitions(
     assets=[raw_extract_jobs, cloudglue_tables],
@@ -14,7 +15,7 @@ defs = dg.Definitions(
     schedules=[previous_day_schedule],
     sensors=[completed_jobs_sensor],
     resources={
-        "cloudglue": CloudglueResource(api_key=dg.EnvVar("CLOUDGLUE_API_KEY")),
+        "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV)),
         "data_dir": DataDirResource(),
     },
 )

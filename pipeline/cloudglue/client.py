@@ -56,13 +56,19 @@ from pipeline.cloudglue.pages import (
     parse_page,
 )
 from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
+from pipeline.settings import (
+    API_KEY_ENV,
+    BASE_URL_ENV,
+    DEFAULT_BACKOFF_SECONDS,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 
 log = logging.getLogger("pipeline.cloudglue")
 T = TypeVar("T")
 
-API_KEY_ENV = "CLOUDGLUE_API_KEY"
-BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
-DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
 MAX_PAGE_SIZE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -302,13 +308,13 @@ class CloudglueClient:
         api_key: str | None = None,
         base_url: str | None = None,
         *,
-        timeout: float = 30.0,
-        max_retries: int = 6,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        max_retries: int = DEFAULT_MAX_RETRIES,
         page_size: int = MAX_PAGE_SIZE,
-        max_concurrency: int = 8,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_requests_per_second: float | None = None,
         include_thumbnails: bool = False,
-        backoff_base: float = 0.5,
+        backoff_base: float = DEFAULT_BACKOFF_SECONDS,
         backoff_max: float = 30.0,
         retry_after_max: float = 60.0,
         max_total_backoff: float = 120.0,

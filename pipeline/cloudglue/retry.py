@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from pipeline.settings import DEFAULT_BACKOFF_SECONDS, DEFAULT_MAX_RETRIES
+
 _DELAY_SECONDS = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
 # 2**60 seconds is far beyond any cap; stopping the exponent there avoids float overflow.
 _MAX_EXPONENT = 60
@@ -52,8 +54,8 @@ class RetryPolicy:
     above ``retry_after_max``. ``max_total_wait`` bounds the sleep spent on one request.
     """
 
-    max_retries: int = 6
-    backoff_base: float = 0.5
+    max_retries: int = DEFAULT_MAX_RETRIES
+    backoff_base: float = DEFAULT_BACKOFF_SECONDS
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
     max_total_wait: float = 120.0

@@ -1,14 +1,13 @@
 """Daily partitions by the job's UTC creation day, up to and including today."""
 
 import datetime as dt
-import os
 
 import dagster as dg
 
-DEFAULT_START_DATE = "2025-01-01"
+from pipeline.settings import start_date_text
 
 daily_partitions = dg.DailyPartitionsDefinition(
-    start_date=os.environ.get("CLOUDGLUE_START_DATE", DEFAULT_START_DATE),
+    start_date=start_date_text(),
     timezone="UTC",
     # Include today: jobs created today are worth landing before the day is over.
     end_offset=1,

@@ -4,23 +4,22 @@ Configuration is read when a run starts (not when the code location loads), so t
 definitions serve the demo's emulator, tests and the real API by environment alone.
 """
 
-import os
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
 from pipeline.cloudglue.client import CloudglueClient
-from pipeline.defs.settings import CLIENT_DEFAULTS
+from pipeline.settings import API_KEY_ENV, BASE_URL_ENV, CLIENT_DEFAULTS, DATA_DIR_ENV, data_dir
 
 
 class CloudglueResource(dg.ConfigurableResource):
     """A Cloudglue client per run: pooled HTTP session, retries, bounded concurrency."""
 
-    api_key: str = Field(description="Cloudglue API key; set CLOUDGLUE_API_KEY.")
+    api_key: str = Field(description=f"Cloudglue API key; set {API_KEY_ENV}.")
     base_url: str | None = Field(
         default=CLIENT_DEFAULTS["base_url"],
-        description="API base URL; defaults to CLOUDGLUE_BASE_URL, else the public API.",
+        description=f"API base URL; defaults to {BASE_URL_ENV}, else the public API.",
     )
     timeout_seconds: float = Field(
         default=CLIENT_DEFAULTS["timeout_seconds"], description="Per-request timeout."
@@ -43,7 +42,7 @@ class CloudglueResource(dg.ConfigurableResource):
     def get_client(self) -> CloudglueClient:
         return CloudglueClient(
             api_key=self.api_key,
-            base_url=self.base_url or os.environ.get("CLOUDGLUE_BASE_URL") or None,
+            base_url=self.base_url or None,
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
             max_concurrency=self.max_concurrency,
@@ -56,9 +55,9 @@ class DataDirResource(dg.ConfigurableResource):
     """Where the raw landing and the Parquet tables live."""
 
     path: str | None = Field(
-        default=None, description="Data directory; defaults to CLOUDGLUE_DATA_DIR, else ./data."
+        default=None, description=f"Data directory; defaults to {DATA_DIR_ENV}, else ./data."
     )
 
     @property
     def root(self) -> Path:
-        return Path(self.path or os.environ.get("CLOUDGLUE_DATA_DIR") or "data").absolute()
+        return data_dir(self.path)

@@ -5,28 +5,22 @@ Jobs complete hours or days after they are created, so the daily schedule alone 
 
 import datetime as dt
 import json
-import os
 
 import dagster as dg
 
 from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource
+from pipeline.settings import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS_ENV, lookback_days
 from pipeline.sync import completed_fingerprints
-
-DEFAULT_LOOKBACK_DAYS = 7
-
-
-def lookback_days() -> int:
-    """How many recent UTC days the sensor watches (CLOUDGLUE_SENSOR_LOOKBACK_DAYS)."""
-    return max(1, int(os.environ.get("CLOUDGLUE_SENSOR_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS)))
 
 
 @dg.sensor(
     job=cloudglue_daily_job,
     minimum_interval_seconds=300,
     description=(
-        "Every 5 minutes, lists the jobs created in the last CLOUDGLUE_SENSOR_LOOKBACK_DAYS days "
-        "(default 7) and requests a run for each day whose set of completed jobs changed."
+        f"Every 5 minutes, lists the jobs created in the last {LOOKBACK_DAYS_ENV} days "
+        f"(default {DEFAULT_LOOKBACK_DAYS}) and requests a run for each day whose set of completed "
+        "jobs changed."
     ),
 )
 def completed_jobs_sensor(

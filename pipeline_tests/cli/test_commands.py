@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import (
-    DEFAULT_START_DATE,
     CliError,
     _prepare_demo_dir,
     build_parser,
@@ -47,11 +46,16 @@ def test_sync_help_states_the_resource_defaults():
     assert fields["max_requests_per_second"].default is None and "no cap" in helps["max_rps"]
 
 
-def test_client_defaults_are_the_resource_defaults():
-    from pipeline.defs.settings import CLIENT_DEFAULTS
+def test_the_resource_default_client_is_the_client_default(monkeypatch):
+    from pipeline.cloudglue.client import CloudglueClient
+    from pipeline.settings import BASE_URL_ENV
 
-    fields = {k: f.default for k, f in CloudglueResource.model_fields.items() if k != "api_key"}
-    assert fields == CLIENT_DEFAULTS
+    monkeypatch.delenv(BASE_URL_ENV, raising=False)
+    with CloudglueClient("k") as plain, CloudglueResource(api_key="k").get_client() as resource:
+        for client in (plain, resource):
+            assert client.max_concurrency == 16
+        for name in ("base_url", "timeout", "max_concurrency", "retry_policy"):
+            assert getattr(plain, name) == getattr(resource, name), name
 
 
 def _partition_start_in(value: str | None) -> subprocess.CompletedProcess[str]:
@@ -75,11 +79,10 @@ def test_partition_start_is_the_first_partition_of_the_definitions(value):
     # The CLI reads a plain date without Dagster; it must agree with the definitions' parsing.
     import dagster as dg
 
-    from pipeline.defs import partitions
+    from pipeline.settings import DEFAULT_START_DATE
 
-    assert DEFAULT_START_DATE == partitions.DEFAULT_START_DATE
     expected = dg.DailyPartitionsDefinition(
-        start_date=value or partitions.DEFAULT_START_DATE, timezone="UTC", end_offset=1
+        start_date=value or DEFAULT_START_DATE, timezone="UTC", end_offset=1
     )
     assert _partition_start_in(value).stdout.strip() == expected.start.date().isoformat()
 

@@ -1,0 +1,63 @@
+"""Every environment variable and default that the CLI, the Dagster definitions and the client
+share, in one place so they cannot disagree.
+
+Imports neither Dagster nor pyarrow: the CLI reads these before deciding whether it needs either.
+"""
+
+import os
+from pathlib import Path
+from typing import Any
+
+API_KEY_ENV = "CLOUDGLUE_API_KEY"
+BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
+DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
+
+DATA_DIR_ENV = "CLOUDGLUE_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+
+DAGSTER_HOME_ENV = "DAGSTER_HOME"
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
+# The first day of the daily partitions.
+START_DATE_ENV = "CLOUDGLUE_START_DATE"
+DEFAULT_START_DATE = "2025-01-01"
+
+# How many recent UTC days the completed-jobs sensor watches.
+LOOKBACK_DAYS_ENV = "CLOUDGLUE_SENSOR_LOOKBACK_DAYS"
+DEFAULT_LOOKBACK_DAYS = 7
+
+DEFAULT_TIMEOUT_SECONDS = 30.0
+DEFAULT_MAX_RETRIES = 6
+DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_BACKOFF_SECONDS = 0.5
+
+# The client settings by CloudglueResource field name (the CLI's ApiOptions uses the same names);
+# a None base URL means CLOUDGLUE_BASE_URL, else DEFAULT_BASE_URL.
+CLIENT_DEFAULTS: dict[str, Any] = {
+    "base_url": None,
+    "timeout_seconds": DEFAULT_TIMEOUT_SECONDS,
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "max_concurrency": DEFAULT_MAX_CONCURRENCY,
+    "max_requests_per_second": None,
+    "backoff_seconds": DEFAULT_BACKOFF_SECONDS,
+}
+
+
+def data_dir(flag: str | None = None) -> Path:
+    """The data directory: ``flag`` if given, else CLOUDGLUE_DATA_DIR, else ./data."""
+    return Path(flag or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
+
+
+def dagster_home() -> Path:
+    """DAGSTER_HOME, else ./.dagster_home."""
+    return Path(os.environ.get(DAGSTER_HOME_ENV) or DEFAULT_DAGSTER_HOME).absolute()
+
+
+def start_date_text() -> str:
+    """CLOUDGLUE_START_DATE as set (the partitions definition parses it), else the default."""
+    return os.environ.get(START_DATE_ENV, DEFAULT_START_DATE)
+
+
+def lookback_days() -> int:
+    """CLOUDGLUE_SENSOR_LOOKBACK_DAYS, at least 1."""
+    return max(1, int(os.environ.get(LOOKBACK_DAYS_ENV, DEFAULT_LOOKBACK_DAYS)))
