@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.cli import (
+    ApiOptions,
     CliError,
-    _prepare_demo_dir,
     build_parser,
     check_days,
     dev_command,
@@ -23,6 +23,8 @@ from pipeline.cli import (
     main,
     view_statements,
 )
+from pipeline.cli.api_options import client_for
+from pipeline.cli.demo import _prepare_demo_dir
 from pipeline.defs.resources import CloudglueResource
 
 REPO = Path(__file__).resolve().parents[2]
@@ -46,27 +48,31 @@ def test_sync_help_states_the_resource_defaults():
     assert fields["max_requests_per_second"].default is None and "no cap" in helps["max_rps"]
 
 
-def test_the_resource_default_client_is_the_client_default(monkeypatch):
+def test_the_cli_and_the_resource_default_to_the_client_defaults(monkeypatch):
     from pipeline.cloudglue.client import CloudglueClient
-    from pipeline.settings import BASE_URL_ENV
+    from pipeline.settings import API_KEY_ENV, BASE_URL_ENV
 
     monkeypatch.delenv(BASE_URL_ENV, raising=False)
-    with CloudglueClient("k") as plain, CloudglueResource(api_key="k").get_client() as resource:
-        for client in (plain, resource):
-            assert client.max_concurrency == 16
+    monkeypatch.setenv(API_KEY_ENV, "k")
+    with (
+        CloudglueClient() as plain,
+        CloudglueResource(api_key="k").get_client() as resource,
+        client_for(ApiOptions()) as cli,
+    ):
+        assert plain.max_concurrency == 16
         for name in ("base_url", "timeout", "max_concurrency", "retry_policy"):
-            assert getattr(plain, name) == getattr(resource, name), name
+            assert getattr(plain, name) == getattr(resource, name) == getattr(cli, name), name
 
 
 def _partition_start_in(value: str | None) -> subprocess.CompletedProcess[str]:
-    """``_partition_start()`` in a fresh process (the definitions read CLOUDGLUE_START_DATE once,
+    """``partition_start()`` in a fresh process (the definitions read CLOUDGLUE_START_DATE once,
     on import) with CLOUDGLUE_START_DATE set to ``value``: prints the date or the CliError."""
     env = {k: v for k, v in os.environ.items() if k != "CLOUDGLUE_START_DATE"}
     if value is not None:
         env["CLOUDGLUE_START_DATE"] = value
     code = (
-        "from pipeline.cli import CliError, _partition_start\n"
-        "try:\n    print(_partition_start())\n"
+        "from pipeline.cli.common import CliError, partition_start\n"
+        "try:\n    print(partition_start())\n"
         "except CliError as exc:\n    print(exc.code, exc)"
     )
     return subprocess.run(

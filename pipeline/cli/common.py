@@ -1,0 +1,135 @@
+"""What every command shares: the user-facing error, today's date, DAGSTER_HOME set-up, the
+writable-data-dir check, and the range of days a command may sync."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.resources
+import os
+import tempfile
+from pathlib import Path
+
+from pipeline import settings
+
+
+class CliError(Exception):
+    """A one-line error for the user; ``code`` is the exit status (2 usage, 1 anything else)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME, defaulting to ./.dagster_home, created with the packaged dagster.yaml.
+
+    Set in ``os.environ`` too, so in-process runs and ``dagster dev`` share one instance and the
+    UI shows the CLI's runs.
+    """
+    home = settings.dagster_home()
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        initialized = home / ".cloudglue-initialized"
+        if not initialized.exists():
+            # Imported only here: pipeline.storage brings pyarrow and numpy, which sync_days
+            # imports with the garbage collector paused (see cli.sync._long_lived_objects).
+            from pipeline.storage.atomic import file_lock
+
+            # Two commands starting together on a new home would both write dagster.yaml and
+            # both create the instance's SQLite tables ("table runs already exists"): once, locked.
+            with file_lock(home / ".cloudglue-init.lock"):
+                _init_dagster_home(home, initialized)
+    except OSError as exc:
+        raise CliError(
+            f"cannot set up DAGSTER_HOME {home}: {exc.strerror or exc}; "
+            "set DAGSTER_HOME to a writable directory"
+        ) from None
+    os.environ[settings.DAGSTER_HOME_ENV] = str(home)
+    return home
+
+
+def _init_dagster_home(home: Path, marker: Path) -> None:
+    """Write the packaged dagster.yaml (unless the user has one) and create the instance's
+    storage, then leave ``marker``; the caller holds the home's init lock."""
+    import dagster as dg
+
+    from pipeline.storage.atomic import atomic_write_bytes
+
+    if marker.exists():
+        return
+    config = home / "dagster.yaml"
+    if not config.exists():
+        packaged = importlib.resources.files("pipeline").joinpath("dagster.yaml")
+        atomic_write_bytes(config, packaged.read_bytes(), home / ".tmp")
+
+    with dg.DagsterInstance.from_config(str(home)):
+        pass
+    marker.touch()
+
+
+def check_writable(data_dir: Path) -> None:
+    """Fail before any network call when the tables could not be written."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
+            pass
+    except OSError as exc:
+        raise CliError(
+            f"data dir {data_dir} is not writable ({exc.strerror or exc}): "
+            f"pass --data-dir or set {settings.DATA_DIR_ENV} to a writable directory"
+        ) from None
+
+
+def partition_start() -> dt.date:
+    """The first day of the daily partitions (CLOUDGLUE_START_DATE, read by the definitions).
+
+    A plain YYYY-MM-DD (what the definitions parse first) is read without importing Dagster, so
+    a sync of unchanged days needs no Dagster at all; anything else is left to the definitions.
+    """
+    text = settings.start_date_text()
+    try:
+        return dt.datetime.strptime(text, "%Y-%m-%d").date()
+    except ValueError:
+        pass
+    try:
+        from pipeline.defs.partitions import daily_partitions
+    except Exception:
+        raise CliError(
+            f"{settings.START_DATE_ENV}={text!r} is not a date: set it as YYYY-MM-DD",
+            code=2,
+        ) from None
+    return daily_partitions.start.date()
+
+
+def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) -> list[dt.date]:
+    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range."""
+    if start > today:
+        # Checked first: the default --from derives from it, and no day could be synced.
+        raise CliError(
+            f"CLOUDGLUE_START_DATE={start} is in the future (today is {today} UTC): "
+            f"set it to {today} or earlier",
+            code=2,
+        )
+    if first > today:
+        raise CliError(
+            f"--from {first} is in the future (today is {today} UTC): pass a day up to {today}",
+            code=2,
+        )
+    if last > today:
+        raise CliError(
+            f"--to {last} is in the future (today is {today} UTC): pass --to {today} or omit it",
+            code=2,
+        )
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
+    if first < start:
+        raise CliError(
+            f"--from {first} is before the first partition {start} (CLOUDGLUE_START_DATE): "
+            f"pass --from {start} or later, or set CLOUDGLUE_START_DATE={first}",
+            code=2,
+        )
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]

@@ -1,0 +1,153 @@
+"""``cloudglue-pipeline query``: SQL with DuckDB over one view per table (needs no Dagster)."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import io
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline import settings
+from pipeline.cli.common import CliError
+
+
+def view_statements(data_dir: Path) -> list[str]:
+    """``CREATE VIEW`` per table that has Parquet files (hive ``created_date``, all columns)."""
+    from pipeline.tables import TABLE_NAMES
+
+    statements = []
+    for table in TABLE_NAMES:
+        root = data_dir / "tables" / table
+        if not root.is_dir() or next(root.glob("*/*.parquet"), None) is None:
+            continue
+        pattern = str(root / "**" / "*.parquet").replace("'", "''")
+        statements.append(
+            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
+            "hive_partitioning=true, union_by_name=true);"
+        )
+    return statements
+
+
+def connect(data_dir: Path) -> Any:
+    """An in-memory DuckDB connection with one view per table of ``data_dir``."""
+    import duckdb
+
+    statements = view_statements(data_dir)
+    if not statements:
+        raise CliError(
+            f"no tables under {data_dir}: run `cloudglue-pipeline sync` (or `demo`) first, "
+            "or pass --data-dir / set CLOUDGLUE_DATA_DIR"
+        )
+    con = duckdb.connect()
+    for statement in statements:
+        con.execute(statement)
+    return con
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "query",
+        help="run SQL over the tables with DuckDB (no SQL: an interactive duckdb shell)",
+        description=(
+            "Run one SQL statement with DuckDB over views named after the tables (extract_jobs, "
+            "video_entities, segment_entities, chapters, shots, entity_values; each has a "
+            "created_date column). Without SQL, open the duckdb CLI with the views defined."
+        ),
+    )
+    p.add_argument("sql", nargs="?", help="the SQL to run")
+    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--data-dir", metavar="DIR", help="data directory (CLOUDGLUE_DATA_DIR, else ./data)"
+    )
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    data_dir = settings.data_dir(args.data_dir)
+    if args.sql is None:
+        return _interactive(data_dir)
+    import duckdb
+
+    con = connect(data_dir)
+    try:
+        cursor = con.execute(args.sql)
+        columns = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchall() if columns else []
+    except duckdb.Error as exc:
+        raise CliError(f"{type(exc).__name__}: {exc}") from None
+    sys.stdout.write(format_rows(columns, rows, args.format))
+    return 0
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _cell(value: Any, width: int = 60) -> str:
+    text = "NULL" if value is None else str(value)
+    text = text.replace("\n", "\\n")
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
+    """Rows as an aligned text table (long cells cut), CSV, or a JSON array of objects."""
+    if fmt == "json":
+        records = [dict(zip(columns, row, strict=True)) for row in rows]
+        return json.dumps(records, default=_json_default, ensure_ascii=False, indent=1) + "\n"
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow(["" if v is None else _csv_value(v) for v in row])
+        return out.getvalue()
+    cells = [[_cell(v) for v in row] for row in rows]
+    widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        for i in range(len(columns))
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if num else v.ljust(w)
+            for v, w, num in zip(values, widths, numeric, strict=True)
+        ).rstrip()
+
+    lines = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
+    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_value(value: Any) -> Any:
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=_json_default, ensure_ascii=False)
+    return value
+
+
+def _interactive(data_dir: Path) -> int:
+    statements = view_statements(data_dir)
+    if not statements:
+        connect(data_dir)  # raises the "no tables" error
+    duckdb_cli = shutil.which("duckdb")
+    if duckdb_cli:
+        return subprocess.call([duckdb_cli, "-cmd", " ".join(statements)])
+    print(
+        "error: the duckdb CLI is not on PATH. Install it (https://duckdb.org/docs/installation), "
+        'or run SQL with `cloudglue-pipeline query "SELECT ..."`. The views, to paste into any '
+        "DuckDB client:",
+        file=sys.stderr,
+    )
+    print("\n".join(statements))
+    return 1
