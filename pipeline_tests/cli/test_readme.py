@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pipeline import settings
 from pipeline.cli import build_parser, connect
 from pipeline.tables import TABLE_NAMES
 
@@ -60,14 +61,12 @@ def test_the_readme_documents_every_command_flag_env_var_and_table():
             for flag in action.option_strings:
                 if flag not in ("-h", "--help"):
                     assert flag in text, f"{name} {flag}"
-    for var in (
-        "CLOUDGLUE_API_KEY",
-        "CLOUDGLUE_BASE_URL",
-        "CLOUDGLUE_DATA_DIR",
-        "CLOUDGLUE_START_DATE",
-        "CLOUDGLUE_SENSOR_LOOKBACK_DAYS",
-        "DAGSTER_HOME",
-    ):
-        assert f"| `{var}` |" in text, var
+    for name in dir(settings):
+        if name.endswith("_ENV"):
+            var = getattr(settings, name)
+            row = next((line for line in text.splitlines() if line.startswith(f"| `{var}` |")), "")
+            assert row, var
+            default = getattr(settings, "DEFAULT_" + name.removesuffix("_ENV"), None)
+            assert default is None or f"{default}`" in row, (var, default)
     for table in TABLE_NAMES:
         assert f"**{table}**" in text, table
