@@ -12,7 +12,16 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, fields
 
-FAULT_KINDS = ("drop", "slow", "server_error", "rate_limit", "truncate", "changing_total")
+FAULT_KINDS = (
+    "drop",
+    "slow",
+    "trickle",
+    "server_error",
+    "rate_limit",
+    "truncate",
+    "changing_total",
+    "shifting_list",
+)
 RETRY_AFTER_STYLES = ("seconds", "none", "http-date")
 TRUNCATE_STYLES = ("content-length", "invalid-json", "mixed")
 
@@ -36,6 +45,9 @@ class FaultConfig:
     - ``slow``: answer normally but only after ``slow_seconds`` (make it exceed the client's
       timeout to test timeouts).
     - ``slow_seconds``: delay of a ``slow`` response.
+    - ``trickle``: send the status line and headers at once, then the body in small pieces
+      spread over ``trickle_seconds``: each read gets data soon, the whole body takes long.
+    - ``trickle_seconds``: how long a ``trickle`` body takes.
     - ``server_error``: answer 500, 502 or 503 (picked per attempt); 502 has an HTML body like a
       gateway, 500/503 the API's ``{"error": ...}``.
     - ``rate_limit``: answer 429 ``{"error": ...}``.
@@ -48,6 +60,12 @@ class FaultConfig:
       matching Content-Length; ``"mixed"`` picks one per attempt.
     - ``changing_total``: on pages with ``offset > 0`` of a completed job, report a ``total``
       larger by 1-3 than the first page did (the segment entities themselves are unchanged).
+    - ``shifting_list``: on list pages with ``offset > 0``, answer as if a job before the offset
+      had been deleted and another added after the page: the items move up by one (the one at
+      the page edge is never served there) while ``total`` stays the same.
+    - ``page_cap``: not a rate; when > 0, every page (list and job) holds at most this many items
+      whatever ``limit`` asked, and reports ``limit`` as this cap, like an API or proxy that caps
+      pages lower than asked.
     """
 
     seed: int = 0
@@ -55,6 +73,8 @@ class FaultConfig:
     drop: float = 0.0
     slow: float = 0.0
     slow_seconds: float = 2.0
+    trickle: float = 0.0
+    trickle_seconds: float = 3.0
     server_error: float = 0.0
     rate_limit: float = 0.0
     retry_after: str = "seconds"
@@ -62,6 +82,8 @@ class FaultConfig:
     truncate: float = 0.0
     truncate_style: str = "mixed"
     changing_total: float = 0.0
+    shifting_list: float = 0.0
+    page_cap: int = 0
 
     def __post_init__(self) -> None:
         for kind in FAULT_KINDS:
@@ -69,6 +91,8 @@ class FaultConfig:
                 raise ValueError(f"fault rate {kind} must be within 0..1")
         if self.burst < 1:
             raise ValueError("burst must be >= 1")
+        if self.page_cap < 0:
+            raise ValueError("page_cap must be >= 0 (0: off)")
         if self.retry_after not in RETRY_AFTER_STYLES:
             raise ValueError(f"retry_after must be one of {RETRY_AFTER_STYLES}")
         if self.truncate_style not in TRUNCATE_STYLES:
@@ -105,6 +129,7 @@ class FaultConfig:
         """Build from CLI ``--fault`` specs such as ``429=0.1``, ``5xx=0.05`` or ``burst=3``.
 
         Aliases: ``429`` = rate_limit, ``5xx`` = server_error, ``total`` = changing_total;
+        ``FAULT_HELP`` lists them all for ``cloudglue-pipeline emulator --help``;
         dashes may stand for underscores; any other field is given by its name.
         """
         aliases = {"429": "rate_limit", "5xx": "server_error", "total": "changing_total"}
@@ -121,3 +146,26 @@ class FaultConfig:
             kind = types[name]
             values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
         return cls(**values)  # type: ignore[arg-type]
+
+
+FAULT_HELP = """\
+--fault NAME=VALUE (repeatable) configures FaultConfig; every rate is the share (0..1) of
+distinct request URLs hit, and a hit URL fails for its first `burst` attempts, then succeeds:
+  429=R / rate_limit=R        answer 429 {"error": ...}
+  5xx=R / server_error=R      answer 500, 502 (HTML body) or 503
+  drop=R                      close the connection without a response
+  slow=R                      answer after slow-seconds (default 2)
+  trickle=R                   send the body in small pieces over trickle-seconds (default 3)
+  truncate=R                  broken body (see truncate-style)
+  total=R / changing_total=R  pages with offset>0 report a larger `total`
+  shifting-list=R             list pages with offset>0 move up by one item, same `total`
+  page-cap=N                  at most N items per page whatever `limit` asked (0: off)
+  burst=N                     failing attempts per hit URL (default 1)
+  retry-after=seconds|none|http-date   Retry-After header style of 429s (default seconds)
+  retry-after-seconds=N       delay announced by Retry-After (default 1)
+  slow-seconds=S              delay of slow answers
+  trickle-seconds=S           how long a trickled body takes
+  truncate-style=content-length|invalid-json|mixed (default mixed)
+  seed=N                      which URLs are hit (default 0)
+example: --fault 429=0.1 --fault 5xx=0.05 --fault burst=2 --fault retry-after=http-date
+"""
