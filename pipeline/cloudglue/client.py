@@ -55,7 +55,7 @@ from pipeline.cloudglue.pages import (
     parse_object,
     parse_page,
 )
-from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
+from pipeline.cloudglue.retry import RateLimiter, RetryPolicy, parse_retry_after
 
 log = logging.getLogger("pipeline.cloudglue")
 T = TypeVar("T")
@@ -65,6 +65,9 @@ BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
 DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
 MAX_PAGE_SIZE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The rate cap counts starts over a little more than a second: requests reach the server some
+# milliseconds after they start here, not all equally late, and the server's seconds count.
+_RATE_WINDOW = 1.05
 
 
 def job_path(job_id: str) -> str:
@@ -345,12 +348,10 @@ class CloudglueClient:
         thumbnails = "&include_thumbnails=true" if include_thumbnails else ""
         self._first_page_flags = "&include_chapters=true&include_shots=true" + thumbnails
         self._page_flags = thumbnails
-        self._bucket = None
+        self._rate = None
         if max_requests_per_second is not None:
             _positive("max_requests_per_second", max_requests_per_second)
-            # A burst of one request per slot: a full pool may start at once, no more.
-            burst = max(1.0, min(float(max_requests_per_second), float(max_concurrency)))
-            self._bucket = TokenBucket(max_requests_per_second, burst)
+            self._rate = RateLimiter(max_requests_per_second, _RATE_WINDOW)
         self.stats = ClientStats()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._rng = random.Random()
@@ -682,8 +683,8 @@ class CloudglueClient:
         line a timeout is ``timeout``, any other connection or protocol failure ``connection``;
         while reading the body a cut (short ``Content-Length``, broken chunking, bad encoding)
         is ``incomplete_body`` and a timeout ``connection``; TLS failures are never retried."""
-        if self._bucket is not None:
-            self.stats._add("throttle_seconds", self._bucket.acquire())
+        if self._rate is not None:
+            self.stats._add("throttle_seconds", self._rate.acquire())
         with self._slots:
             try:
                 response = self._session.open(url, self.timeout)
