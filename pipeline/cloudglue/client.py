@@ -65,6 +65,8 @@ BASE_URL_ENV = "CLOUDGLUE_BASE_URL"
 DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
 MAX_PAGE_SIZE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Bytes asked for per read of a body (``read1`` returns what one receive brought).
+_READ_SIZE = 1 << 20
 # The rate cap counts starts over a little more than a second: requests reach the server some
 # milliseconds after they start here, not all equally late, and the server's seconds count.
 _RATE_WINDOW = 1.05
@@ -195,7 +197,7 @@ class _Transport:
     def __repr__(self) -> str:
         return "_Transport(<headers redacted>)"
 
-    def open(self, url: str, timeout: float) -> urllib3.BaseHTTPResponse:
+    def open(self, url: str, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
         """Send ``GET url`` and return the response with its body not read yet."""
         pool = self._pool
         if pool is None or not url.startswith(self._origin + "/"):
@@ -226,7 +228,7 @@ class _Transport:
         return self._open_managed(location, headers, retries, timeout)
 
     def _open_managed(
-        self, url: str, headers: dict[str, str], retries: urllib3.Retry, timeout: float
+        self, url: str, headers: dict[str, str], retries: urllib3.Retry, timeout: urllib3.Timeout
     ) -> urllib3.BaseHTTPResponse:
         return self.manager.urlopen(
             "GET", url, headers=headers, retries=retries, timeout=timeout, preload_content=False
@@ -306,6 +308,7 @@ class CloudglueClient:
         base_url: str | None = None,
         *,
         timeout: float = 30.0,
+        request_deadline: float = 120.0,
         max_retries: int = 6,
         page_size: int = MAX_PAGE_SIZE,
         max_concurrency: int = 8,
@@ -321,6 +324,7 @@ class CloudglueClient:
         self._key = _resolve_key(api_key)
         self.base_url = _resolve_base_url(base_url)
         _positive("timeout", timeout)
+        _positive("request_deadline", request_deadline)
         _positive("max_concurrency", max_concurrency)
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size must be an integer in 1..{MAX_PAGE_SIZE}")
@@ -337,6 +341,10 @@ class CloudglueClient:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.timeout = float(timeout)
+        self.request_deadline = float(request_deadline)
+        # ``timeout`` bounds each wait for bytes; ``request_deadline`` the whole request: connect
+        # and headers through urllib3's total, the body in ``_read_body``.
+        self._timeouts = urllib3.Timeout(total=request_deadline, connect=timeout, read=timeout)
         self.page_size = page_size
         self.max_concurrency = int(max_concurrency)
         self.include_thumbnails = include_thumbnails
@@ -682,30 +690,62 @@ class CloudglueClient:
         """One request. Failures are classified as requests classified them: before the status
         line a timeout is ``timeout``, any other connection or protocol failure ``connection``;
         while reading the body a cut (short ``Content-Length``, broken chunking, bad encoding)
-        is ``incomplete_body`` and a timeout ``connection``; TLS failures are never retried."""
+        is ``incomplete_body`` and a timeout ``connection``; a request not complete within
+        ``request_deadline`` is ``timeout``; TLS failures are never retried."""
         if self._rate is not None:
             self.stats._add("throttle_seconds", self._rate.acquire())
         with self._slots:
+            deadline = time.monotonic() + self.request_deadline
             try:
-                response = self._session.open(url, self.timeout)
+                response = self._session.open(url, self._timeouts)
             except MaxRetryError as exc:
                 failure = self._failed(exc.reason or exc, url, in_body=False)
             except (HTTPError, OSError) as exc:
                 failure = self._failed(exc, url, in_body=False)
             else:
                 try:
-                    content = response.read()
+                    content = self._read_body(response, deadline)
                 except HTTPError as exc:
                     failure = self._failed(exc, url, in_body=True)
                 else:
-                    self.stats._add_request(len(content))
-                    return self._interpret(response.status, response.headers, content, url, parse)
+                    if content is not None:
+                        self.stats._add_request(len(content))
+                        return self._interpret(
+                            response.status, response.headers, content, url, parse
+                        )
+                    failure = _Retryable(
+                        "timeout", f"not complete within the {self.request_deadline:g}s deadline"
+                    )
                 finally:
                     response.release_conn()
         self.stats._add_request(0)
         if isinstance(failure, Exception):
             raise failure
         return failure
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes | None:
+        """The whole body, or None (the connection closed) when ``deadline`` passes first.
+
+        Each wait for bytes is bounded by ``timeout`` and by the time left, so a body that
+        trickles in is cut at the deadline however often its bytes arrive."""
+        sock = getattr(response.connection, "sock", None)
+        chunks = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                response.close()
+                return None
+            if sock is not None:
+                sock.settimeout(min(self.timeout, left))
+            try:
+                chunk = response.read1(_READ_SIZE)
+            except ReadTimeoutError:
+                if time.monotonic() < deadline:
+                    raise
+                return None  # urllib3 closed the connection
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _failed(self, exc: BaseException, url: str, *, in_body: bool) -> _Retryable | Exception:
         """What a failed request means: a retryable outcome, or the error to raise."""

@@ -37,6 +37,16 @@ def client_for(server: EmulatorServer, **kwargs) -> CloudglueClient:
     return CloudglueClient(options.pop("api_key", EMULATOR_API_KEY), server.base_url, **options)
 
 
+def _multi_page_job(dataset: Dataset, pages: int = 3, page_size: int = 25) -> str:
+    """A completed job with at least ``pages`` pages of ``page_size``."""
+    return next(
+        j
+        for j in dataset.job_ids()
+        if dataset.status(j) == "completed"
+        and dataset.complete_job(j)["total"] > (pages - 1) * page_size
+    )
+
+
 def everything(client: CloudglueClient, dataset: Dataset) -> dict[str, dict]:
     days = dataset.days()
     ids = [job.job_id for job in client.list_jobs(days[0], days[-1])]
@@ -210,6 +220,26 @@ def test_faults_are_survived_with_exact_results(dataset, case):
         causes = (cause,) if isinstance(cause, str) else cause
         assert any(stats["retries_by_cause"].get(c, 0) > 0 for c in causes), stats
         assert stats["backoff_seconds"] > 0
+
+
+def test_a_trickling_body_is_cut_at_the_request_deadline_and_retried(dataset):
+    """Every piece arrives well within the per-read timeout; the deadline still cuts it."""
+    job_id = _multi_page_job(dataset)
+    faults = FaultConfig(trickle=1.0, trickle_seconds=3.0)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, page_size=25, timeout=2.0, request_deadline=0.3)
+        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
+        trickled = server.stats.faults["trickle"]
+    assert trickled >= 2
+    assert client.stats.snapshot()["retries_by_cause"] == {"timeout": trickled}
+
+
+def test_a_request_deadline_that_always_passes_fails_naming_it(dataset):
+    faults = FaultConfig(trickle=1.0, trickle_seconds=3.0, burst=10)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, max_retries=1, request_deadline=0.2)
+        with pytest.raises(TransportError, match=r"within the 0\.2s deadline"):
+            client.fetch_job(dataset.job_ids()[0])
 
 
 def test_retry_after_is_honoured(dataset):
