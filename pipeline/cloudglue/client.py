@@ -252,6 +252,19 @@ class _PagingChanged(Exception):
     """The job changed while its pages were read; fetching it again may succeed."""
 
 
+class _PagesShort(_PagingChanged):
+    """The pages did not add up to ``total``; ``partial`` is the job as far as they went."""
+
+    def __init__(self, reason: str, partial: JobJson) -> None:
+        super().__init__(reason)
+        self.partial = partial
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a JSON integer >= 0 (not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
 def _resolve_key(api_key: str | None) -> str:
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
     if not key.strip():
@@ -494,7 +507,11 @@ class CloudglueClient:
     def fetch_job_json(self, job_id: str) -> JobJson:
         """The complete job as JSON bytes (``fetch_raw_job``'s document, values exactly as the
         API sent them), joined from its pages without parsing the segment entities: what the
-        landing stores. Raises like ``fetch_job``."""
+        landing stores. Raises like ``fetch_job``.
+
+        A job whose pages never add up to its ``total`` (an empty page before it, or more
+        entities than it says) comes back as far as its pages went, after the fresh starts: the
+        tables flag it (``extract_jobs.problem``) rather than the day failing."""
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id must be a non-empty string")
         reason = ""
@@ -510,6 +527,11 @@ class CloudglueClient:
                 )
             try:
                 job = self._assemble(job_path(job_id))
+            except _PagesShort as exc:
+                reason, job = str(exc), exc.partial
+                if attempt < self.max_paging_restarts:
+                    continue
+                log.warning("job %s: %s on every attempt; landed as far as it went", job_id, reason)
             except _PagingChanged as exc:
                 reason = str(exc)
                 continue
@@ -520,36 +542,51 @@ class CloudglueClient:
             f" attempts (last: {reason})"
         )
 
-    def _page_url(self, job_url: str, offset: int) -> str:
+    def _page_url(self, job_url: str, offset: int, limit: int) -> str:
         """``job_url`` with the query of the page at ``offset`` (nothing in it needs quoting)."""
         flags = self._page_flags if offset else self._first_page_flags
-        return f"{job_url}?limit={self.page_size}&offset={offset}{flags}"
+        return f"{job_url}?limit={limit}&offset={offset}{flags}"
 
     def _assemble(self, path: str) -> JobJson:
+        """One pass over the job's pages, following what the server returned: each page starts
+        where the entities received so far end, pages are asked with the ``limit`` the first
+        page reports (a server may cap pages lower than asked), and the job is complete when the
+        entities add up to ``total``. Pages after the first are fetched concurrently at the
+        offsets the first page's size implies; one that is not where the entities received end
+        (a page came back shorter or longer) is dropped and that part read page by page."""
         job_url = self.base_url + path
-        first = self._get(self._page_url(job_url, 0), parse_page)
+        first = self._get(self._page_url(job_url, 0, self.page_size), parse_page)
         job_id = first.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise ValueError(f"extract job without a string job_id: {first.body[:200]!r}")
         if first.get("status") != "completed":
             return JobJson(job_id, len(first.segments), first.body)
         total = first.get("total")
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise InconsistentPagingError(
-                f"GET {self._shown(path, {})}: completed job without an integer total"
-            )
-        # Each position is fetched exactly once: pages are placed by offset and each must echo
-        # its offset and hold exactly min(limit, total - offset) entities. Content is not
-        # deduplicated: identical segment entities can be real data.
-        offsets = list(range(self.page_size, total, self.page_size))
-        pages = [first, *self._get_pages(job_url, offsets)]
-        for offset, page in zip([0, *offsets], pages, strict=True):
-            self._check_page(page, offset, total)
-        return JobJson(job_id, total, join_pages(pages))
+        received = len(first.segments)
+        pages = [first]
+        if not _count(total) or not received or received >= total:
+            # Nothing (more) to page by: the job is as the first page describes it, and the
+            # tables flag a completed job without a total or whose entities do not add up to it.
+            if not _count(total) or received != total:
+                log.warning(
+                    "job %s: completed, total %r, %d segment entities", job_id, total, received
+                )
+            return JobJson(job_id, received, join_pages(pages))
+        limit = first.get("limit")
+        ask = min(self.page_size, limit) if _count(limit) and limit else self.page_size
+        offsets = list(range(received, total, min(ask, received)))
+        for offset, page in zip(offsets, self._get_pages(job_url, offsets, ask), strict=True):
+            if offset != received:
+                break
+            received = self._take(page, offset, total, pages, job_id)
+        while received < total:
+            page = self._get(self._page_url(job_url, received, ask), parse_page)
+            received = self._take(page, received, total, pages, job_id)
+        return JobJson(job_id, received, join_pages(pages))
 
-    def _get_pages(self, job_url: str, offsets: list[int]) -> list[Page]:
+    def _get_pages(self, job_url: str, offsets: list[int], limit: int) -> list[Page]:
         """Pages after the first, concurrently when allowed; the slots still cap all requests."""
-        urls = [self._page_url(job_url, o) for o in offsets]
+        urls = [self._page_url(job_url, o, limit) for o in offsets]
         if not urls:
             return []
         if not self.concurrent_pages or self.max_concurrency == 1 or len(urls) == 1:
@@ -570,19 +607,22 @@ class CloudglueClient:
                 )
             return self._page_pool
 
-    def _check_page(self, page: Page, offset: int, total: int) -> None:
+    def _take(self, page: Page, offset: int, total: int, pages: list[Page], job_id: str) -> int:
+        """Append the page read at ``offset`` to ``pages``; returns the entities received."""
         if page.get("status") != "completed":
             raise _PagingChanged(f"status became {page.get('status')!r} at offset {offset}")
         if page.get("total") != total:
             raise _PagingChanged(f"total changed from {total} to {page.get('total')!r}")
         if "offset" in page and page.get("offset") != offset:
             raise _PagingChanged(f"asked for offset {offset}, got {page.get('offset')!r}")
-        expected = min(self.page_size, total - offset)
-        if len(page.segments) != expected:
-            raise _PagingChanged(
-                f"page at offset {offset} had {len(page.segments)} segment entities, expected"
-                f" {expected}"
-            )
+        received = offset + len(page.segments)
+        if page.segments and received <= total:
+            pages.append(page)
+            return received
+        partial = JobJson(job_id, offset, join_pages(pages))
+        if not page.segments:
+            raise _PagesShort(f"page at offset {offset} was empty; total is {total}", partial)
+        raise _PagesShort(f"pages held {received} segment entities; total is {total}", partial)
 
     # ------------------------------------------------------------------------------ many jobs
 

@@ -242,6 +242,24 @@ def test_a_request_deadline_that_always_passes_fails_naming_it(dataset):
             client.fetch_job(dataset.job_ids()[0])
 
 
+@pytest.mark.parametrize("concurrent_pages", [True, False])
+def test_a_server_that_caps_pages_lower_than_asked_costs_requests_never_data(
+    dataset, concurrent_pages
+):
+    """Pages advance by the entities received and the job ends when they add up to `total`."""
+    with EmulatorServer(
+        dataset, api_key=EMULATOR_API_KEY, faults=FaultConfig(page_cap=7)
+    ) as server:
+        client = client_for(server, page_size=25, concurrent_pages=concurrent_pages)
+        assert everything(client, dataset) == ground_truth(dataset)
+        capped = server.stats.requests
+        server.stats.reset()
+        server.faults = FaultConfig()
+        everything(client_for(server, page_size=25), dataset)
+        assert capped > server.stats.requests
+    assert client.stats.snapshot()["paging_restarts"] == 0
+
+
 def test_retry_after_is_honoured(dataset):
     faults = FaultConfig(rate_limit=1.0, retry_after_seconds=1)
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
