@@ -260,6 +260,15 @@ class _PagesShort(_PagingChanged):
         self.partial = partial
 
 
+_ENDED_SHORT = "the list ended"
+
+
+def _identity(item: Any) -> Any:
+    """What identifies a list item at a page edge: its ``job_id`` (a job's status may change
+    between pages without moving it), else the item itself."""
+    return item.get("job_id") if isinstance(item, Mapping) else item
+
+
 def _count(value: Any) -> bool:
     """Whether ``value`` is a JSON integer >= 0 (not a boolean)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
@@ -406,8 +415,8 @@ class CloudglueClient:
         """Jobs created on UTC days ``start``..``end`` (inclusive), in API order, deduplicated.
 
         The API's date filters take whole days with undocumented inclusivity, so the query is one
-        day wider on each side and ``created_at`` decides. Offset paging over a live list can
-        repeat or shift items, hence the dedupe by ``job_id``.
+        day wider on each side and ``created_at`` decides. The items come from one consistent
+        pass over the list's pages (``_list_items``); an item the API repeats is kept once.
         """
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
@@ -423,54 +432,105 @@ class CloudglueClient:
             params["status"] = status
         seen: set[str] = set()
         jobs: list[Job] = []
-        for offset, items in self._list_pages(params):
-            for position, obj in enumerate(items, start=offset):
-                job = self._listed_job(obj, position)
-                if job is None or job.job_id in seen:
-                    continue
-                seen.add(job.job_id)
-                if job.created_at is None:
-                    log.warning("job %s has no usable created_at; left out", job.job_id)
-                    self.stats._skip(job.job_id, "created_at missing or not a number")
-                elif low_ms <= job.created_at < high_ms:
-                    jobs.append(job)
+        for position, obj in enumerate(self._list_items(params)):
+            job = self._listed_job(obj, position)
+            if job is None or job.job_id in seen:
+                continue
+            seen.add(job.job_id)
+            if job.created_at is None:
+                log.warning("job %s has no usable created_at; left out", job.job_id)
+                self.stats._skip(job.job_id, "created_at missing or not a number")
+            elif low_ms <= job.created_at < high_ms:
+                jobs.append(job)
         self.stats._add("jobs_listed", len(jobs))
         return jobs
 
-    def _list_pages(self, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
-        """``(offset, items)`` of each list page in order, until a page is empty or ``total`` is
-        reached. Once the first page tells ``total``, the other pages are fetched concurrently
-        (when allowed); a list that grew meanwhile is followed page by page."""
+    def _list_items(self, params: Mapping[str, Any]) -> list[Any]:
+        """Every item of the list, from a pass over its pages in which nothing moved.
 
-        def url(offset: int) -> str:
-            return self._shown("/extract", {**params, "offset": offset})
+        A pass that saw the list change (``_list_pass``) is read again, at most
+        ``max_paging_restarts`` times. A list that ends short of its ``total`` is taken when two
+        passes in a row agree on it (a ``total`` that lies, not a list that shrank)."""
+        shown = self._shown("/extract", params)
+        previous: tuple[list[Any], Any] | None = None
+        reason = ""
+        for attempt in range(self.max_paging_restarts + 1):
+            if attempt:
+                self.stats._add("paging_restarts")
+                log.info(
+                    "the job list changed while paged (%s); reading it again (%d/%d)",
+                    reason,
+                    attempt,
+                    self.max_paging_restarts,
+                )
+            items, total, reason = self._list_pass(params)
+            if not reason:
+                return items
+            if reason.startswith(_ENDED_SHORT) and previous == (items, total):
+                log.warning("GET %s: %s on two passes; taken as it is", shown, reason)
+                return items
+            previous = (items, total) if reason.startswith(_ENDED_SHORT) else None
+        raise InconsistentPagingError(
+            f"GET {shown}: the job list kept changing while it was paged, "
+            f"{self.max_paging_restarts + 1} passes (last: {reason}); nothing was taken from it"
+        )
 
+    def _list_pass(self, params: Mapping[str, Any]) -> tuple[list[Any], Any, str]:
+        """One pass over the list's pages: ``(items, total, change)``, ``change`` empty when
+        nothing moved.
+
+        Each page after the first starts at the last item already received, so every page edge
+        is checked: the item there must be the same one (a job added or removed before it would
+        shift it), and ``total`` must not move. Pages after the first are fetched concurrently
+        at the offsets the first page's size implies; a page that is not where the items
+        received end (it came back shorter or longer) is dropped and that part read page by
+        page."""
+
+        def get(offset: int) -> dict[str, Any]:
+            page = self._get(self._shown("/extract", {**params, "offset": offset}))
+            if not isinstance(page.get("data"), list):
+                shown = self._shown("/extract", params)
+                raise ApiError(f"GET {shown}: the list has no 'data' array", url=shown)
+            return page
+
+        first = get(0)
+        items: list[Any] = list(first["data"])
+        total = first.get("total")
+        size = len(items)
+        # With one item per page no page can overlap the previous one: only `total` is checked.
+        stride = size - 1 if size > 1 else 1
         ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-        offset = 0
+        if _count(total) and size and self.concurrent_pages:
+            pool = self._pages_executor()
+            ahead.extend(
+                (at, pool.submit(get, at)) for at in range(stride, total - (size > 1), stride)
+            )
         try:
-            while True:
-                if ahead:
-                    offset, future = ahead.popleft()
-                    page = future.result()
+            while size and not (_count(total) and len(items) >= total):
+                start = len(items) - 1 if size > 1 else len(items)
+                while ahead and ahead[0][0] < start:
+                    ahead.popleft()[1].cancel()
+                if ahead and ahead[0][0] == start:
+                    page = ahead.popleft()[1].result()
                 else:
-                    page = self._get(url(offset))
-                items = page.get("data")
-                if not isinstance(items, list):
-                    raise ApiError(
-                        f"GET {self._shown('/extract', params)}: the list has no 'data' array",
-                        url=self._shown("/extract", params),
-                    )
-                yield offset, items
-                total = page.get("total")
-                following = offset + len(items)
-                if not items or (isinstance(total, int) and following >= total):
-                    return
-                if not ahead and isinstance(total, int) and self.concurrent_pages:
-                    pool = self._pages_executor()
-                    for at in range(following, total, len(items)):
-                        ahead.append((at, pool.submit(self._get, url(at))))
-                if not ahead:
-                    offset = following
+                    for _, future in ahead:
+                        future.cancel()
+                    ahead.clear()
+                    page = get(start)
+                if page.get("total") != total:
+                    return items, total, f"total moved from {total!r} to {page.get('total')!r}"
+                received = page["data"]
+                if start < len(items) and (
+                    not received or _identity(received[0]) != _identity(items[start])
+                ):
+                    return items, total, f"the item at offset {start} changed between pages"
+                new = received[len(items) - start :]
+                if not new:
+                    if _count(total) and len(items) < total:
+                        return items, total, f"{_ENDED_SHORT} at {len(items)} of total {total}"
+                    break
+                items.extend(new)
+            return items, total, ""
         finally:
             for _, future in ahead:
                 future.cancel()

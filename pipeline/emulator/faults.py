@@ -20,8 +20,9 @@ FAULT_KINDS = (
     "rate_limit",
     "truncate",
     "changing_total",
-    "shifting_list",
 )
+# Decided per pass over a list query rather than per request target: ``shifts_list``.
+LIST_FAULT_KINDS = ("shifting_list",)
 RETRY_AFTER_STYLES = ("seconds", "none", "http-date")
 TRUNCATE_STYLES = ("content-length", "invalid-json", "mixed")
 
@@ -60,9 +61,11 @@ class FaultConfig:
       matching Content-Length; ``"mixed"`` picks one per attempt.
     - ``changing_total``: on pages with ``offset > 0`` of a completed job, report a ``total``
       larger by 1-3 than the first page did (the segment entities themselves are unchanged).
-    - ``shifting_list``: on list pages with ``offset > 0``, answer as if a job before the offset
-      had been deleted and another added after the page: the items move up by one (the one at
-      the page edge is never served there) while ``total`` stays the same.
+    - ``shifting_list``: the share of list queries (their parameters but ``offset``) that change
+      while paged: during the first ``burst`` passes over a hit query (a pass starts with its
+      page at offset 0), pages with ``offset > 0`` answer as if a job before the offset had been
+      deleted and another added after the page: the items move up by one (the one at the page
+      edge is never served there) while ``total`` stays the same.
     - ``page_cap``: not a rate; when > 0, every page (list and job) holds at most this many items
       whatever ``limit`` asked, and reports ``limit`` as this cap, like an API or proxy that caps
       pages lower than asked.
@@ -86,7 +89,7 @@ class FaultConfig:
     page_cap: int = 0
 
     def __post_init__(self) -> None:
-        for kind in FAULT_KINDS:
+        for kind in FAULT_KINDS + LIST_FAULT_KINDS:
             if not 0.0 <= getattr(self, kind) <= 1.0:
                 raise ValueError(f"fault rate {kind} must be within 0..1")
         if self.burst < 1:
@@ -100,7 +103,7 @@ class FaultConfig:
 
     @property
     def active(self) -> bool:
-        return any(getattr(self, kind) > 0 for kind in FAULT_KINDS)
+        return any(getattr(self, kind) > 0 for kind in FAULT_KINDS + LIST_FAULT_KINDS)
 
     def decide(self, target: str, attempt: int) -> str | None:
         """The fault kind for this attempt at ``target``, or None to answer normally."""
@@ -111,6 +114,13 @@ class FaultConfig:
             if rate > 0 and _unit(self.seed, kind, target) < rate:
                 return kind
         return None
+
+    def shifts_list(self, query: str, passes: int) -> bool:
+        """Whether pass number ``passes`` (1-based) over the list ``query`` is shifted."""
+        return (
+            0 < passes <= self.burst
+            and _unit(self.seed, "shifting_list", query) < self.shifting_list
+        )
 
     def server_error_status(self, target: str, attempt: int) -> int:
         return (500, 502, 503)[int(_unit(self.seed, "status", target, attempt) * 3)]
@@ -158,7 +168,8 @@ distinct request URLs hit, and a hit URL fails for its first `burst` attempts, t
   trickle=R                   send the body in small pieces over trickle-seconds (default 3)
   truncate=R                  broken body (see truncate-style)
   total=R / changing_total=R  pages with offset>0 report a larger `total`
-  shifting-list=R             list pages with offset>0 move up by one item, same `total`
+  shifting-list=R             list queries whose pages with offset>0 move up by one item
+                              (same `total`) during the first `burst` passes over them
   page-cap=N                  at most N items per page whatever `limit` asked (0: off)
   burst=N                     failing attempts per hit URL (default 1)
   retry-after=seconds|none|http-date   Retry-After header style of 429s (default seconds)

@@ -197,6 +197,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._attempts: dict[str, int] = {}
+        self._passes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
 
@@ -327,7 +328,7 @@ class EmulatorServer:
             return
         status, body, changed = self._route(target, fault)
         if changed:
-            self.stats._fault(fault)
+            self.stats._fault(changed)
         if fault == "truncate":
             self.stats._fault(fault)
             raw = orjson.dumps(body)
@@ -366,8 +367,8 @@ class EmulatorServer:
             return {"Retry-After": email.utils.formatdate(time.time() + seconds, usegmt=True)}
         return {"Retry-After": str(seconds)}
 
-    def _route(self, target: str, fault: str | None) -> tuple[int, dict[str, Any], bool]:
-        """(status, body, whether ``fault`` changed the body: changing_total, shifting_list)."""
+    def _route(self, target: str, fault: str | None) -> tuple[int, dict[str, Any], str | None]:
+        """(status, body, the fault that changed the body: changing_total, shifting_list)."""
         path, _, query = target.partition("?")
         parts = path.split("/")
         params = parse_qs(query, keep_blank_values=True)
@@ -376,16 +377,29 @@ class EmulatorServer:
                 limit = _int(params, "limit", 50, 1, 100)
                 params["limit"] = [str(min(self.faults.page_cap, limit))]
             if len(parts) == 3 and parts[:3] == ["", "v1", "extract"]:
-                return self._list(params, fault == "shifting_list")
+                return self._list(params, self._shifted(params))
             if len(parts) == 4 and parts[:3] == ["", "v1", "extract"] and parts[3]:
                 return self._detail(unquote(parts[3]), params, fault == "changing_total")
             if len(parts) == 4 and parts[:3] == ["", "v1", "segmentations"] and parts[3]:
-                return (*self._segmentation(unquote(parts[3]), params), False)
+                return (*self._segmentation(unquote(parts[3]), params), None)
         except _BadRequest as exc:
-            return 400, {"error": str(exc)}, False
-        return 404, {"error": f"Not found: {path}"}, False
+            return 400, {"error": str(exc)}, None
+        return 404, {"error": f"Not found: {path}"}, None
 
-    def _list(self, params: dict[str, list[str]], shift: bool) -> tuple[int, dict[str, Any], bool]:
+    def _shifted(self, params: dict[str, list[str]]) -> bool:
+        """Whether this list page is shifted by the shifting_list fault (counting passes)."""
+        if not self.faults.shifting_list:
+            return False
+        offset = _int(params, "offset", 0, 0, None)
+        query = repr(sorted((k, v) for k, v in params.items() if k != "offset"))
+        with self._lock:
+            passes = self._passes.get(query, 0) + (offset == 0)
+            self._passes[query] = passes
+        return offset > 0 and self.faults.shifts_list(query, passes)
+
+    def _list(
+        self, params: dict[str, list[str]], shift: bool
+    ) -> tuple[int, dict[str, Any], str | None]:
         status = _param(params, "status")
         if status is not None and status not in STATUSES:
             raise _BadRequest(f"status must be one of {', '.join(STATUSES)}")
@@ -393,7 +407,7 @@ class EmulatorServer:
         shifted = shift and offset > 0
         body = self.dataset.list_body(
             limit=_int(params, "limit", 50, 1, 100),
-            offset=offset + shifted,
+            offset=offset + 1 if shifted else offset,
             status=status,
             created_after=_date(params, "created_after"),
             created_before=_date(params, "created_before"),
@@ -401,11 +415,11 @@ class EmulatorServer:
             include_data=_bool(params, "include_data", True),
         )
         body["offset"] = offset
-        return 200, body, shifted
+        return 200, body, "shifting_list" if shifted else None
 
     def _detail(
         self, job_id: str, params: dict[str, list[str]], change_total: bool
-    ) -> tuple[int, dict[str, Any], bool]:
+    ) -> tuple[int, dict[str, Any], str | None]:
         limit = _int(params, "limit", 50, 1, 100)
         offset = _int(params, "offset", 0, 0, None)
         flags = {
@@ -415,11 +429,11 @@ class EmulatorServer:
         try:
             body = self.dataset.detail_body(job_id, limit=limit, offset=offset, **flags)
         except KeyError:
-            return 404, {"error": "Extract job not found"}, False
+            return 404, {"error": "Extract job not found"}, None
         if change_total and offset > 0 and "total" in body:
             body["total"] += self.faults.total_delta(job_id)
-            return 200, body, True
-        return 200, body, False
+            return 200, body, "changing_total"
+        return 200, body, None
 
     def _segmentation(self, seg_id: str, params: dict[str, list[str]]) -> tuple[int, dict]:
         limit = _int(params, "limit", 50, 1, 100)

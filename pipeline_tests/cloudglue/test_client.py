@@ -260,6 +260,30 @@ def test_a_server_that_caps_pages_lower_than_asked_costs_requests_never_data(
     assert client.stats.snapshot()["paging_restarts"] == 0
 
 
+@pytest.mark.parametrize("concurrent_pages", [True, False])
+def test_a_list_that_shifts_while_paged_is_read_again_and_misses_nothing(dataset, concurrent_pages):
+    """Later pages move up by one with the same `total` (a job removed before them, another
+    added after): only the item at each page edge shows it."""
+    days = dataset.days()
+    faults = FaultConfig(shifting_list=1.0)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, page_size=10, concurrent_pages=concurrent_pages)
+        jobs = client.list_jobs(days[0], days[-1])
+        assert server.stats.faults["shifting_list"] > 0
+    assert [job.job_id for job in jobs] == dataset.job_ids()
+    assert client.stats.snapshot()["paging_restarts"] == 1
+
+
+def test_a_list_that_never_settles_fails_clearly_rather_than_short(dataset):
+    days = dataset.days()
+    faults = FaultConfig(shifting_list=1.0, burst=10)
+    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
+        client = client_for(server, page_size=10, max_paging_restarts=2)
+        with pytest.raises(InconsistentPagingError, match="kept changing while it was paged"):
+            client.list_jobs(days[0], days[-1])
+    assert client.stats.snapshot()["paging_restarts"] == 2
+
+
 def test_retry_after_is_honoured(dataset):
     faults = FaultConfig(rate_limit=1.0, retry_after_seconds=1)
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
@@ -366,7 +390,8 @@ def test_list_pages_after_the_first_are_fetched_concurrently_but_capped(dataset)
         jobs = client_for(server, max_concurrency=3, page_size=4).list_jobs(days[0], days[-1])
         assert [job.job_id for job in jobs] == dataset.job_ids()
         assert 1 < server.stats.max_in_flight <= 3
-        assert server.stats.requests == -(-len(dataset.job_ids()) // 4)
+        # Each page after the first starts at the previous page's last item.
+        assert server.stats.requests == 1 + -(-(len(dataset.job_ids()) - 4) // 3)
         server.stats.reset()
         client = client_for(server, max_concurrency=3, page_size=4, concurrent_pages=False)
         assert client.list_jobs(days[0], days[-1]) == jobs
