@@ -21,10 +21,13 @@ FAULT_KINDS = (
     "truncate",
     "changing_total",
 )
-# Decided per pass over a list query rather than per request target: ``shifts_list``.
-LIST_FAULT_KINDS = ("shifting_list",)
+# Decided per pass over a list query (``shifts_list``) or per job (``inconsistency``), not per
+# request target.
+LIST_FAULT_KINDS = ("shifting_list", "inconsistent_job")
 RETRY_AFTER_STYLES = ("seconds", "none", "http-date")
 TRUNCATE_STYLES = ("content-length", "invalid-json", "mixed")
+# How an ``inconsistent_job`` is described; "mixed" picks one per job.
+INCONSISTENCIES = ("no-data", "null-data", "no-total", "total-too-high", "non-object-entities")
 
 
 def _unit(*parts: object) -> float:
@@ -66,6 +69,11 @@ class FaultConfig:
       page at offset 0), pages with ``offset > 0`` answer as if a job before the offset had been
       deleted and another added after the page: the items move up by one (the one at the page
       edge is never served there) while ``total`` stays the same.
+    - ``inconsistent_job``: the share of completed jobs the API describes inconsistently on every
+      page and every attempt, as ``inconsistency`` says: ``"no-data"`` (no ``data``),
+      ``"null-data"`` (``data: null``), ``"no-total"`` (no ``total``), ``"total-too-high"``
+      (``total`` 2 more than the segment entities there are), ``"non-object-entities"`` (every
+      segment entity a string) or ``"mixed"`` (one of them per job).
     - ``page_cap``: not a rate; when > 0, every page (list and job) holds at most this many items
       whatever ``limit`` asked, and reports ``limit`` as this cap, like an API or proxy that caps
       pages lower than asked.
@@ -86,6 +94,8 @@ class FaultConfig:
     truncate_style: str = "mixed"
     changing_total: float = 0.0
     shifting_list: float = 0.0
+    inconsistent_job: float = 0.0
+    inconsistency: str = "mixed"
     page_cap: int = 0
 
     def __post_init__(self) -> None:
@@ -94,6 +104,8 @@ class FaultConfig:
                 raise ValueError(f"fault rate {kind} must be within 0..1")
         if self.burst < 1:
             raise ValueError("burst must be >= 1")
+        if self.inconsistency not in (*INCONSISTENCIES, "mixed"):
+            raise ValueError(f"inconsistency must be one of {INCONSISTENCIES} or 'mixed'")
         if self.page_cap < 0:
             raise ValueError("page_cap must be >= 0 (0: off)")
         if self.retry_after not in RETRY_AFTER_STYLES:
@@ -121,6 +133,19 @@ class FaultConfig:
             0 < passes <= self.burst
             and _unit(self.seed, "shifting_list", query) < self.shifting_list
         )
+
+    def inconsistency_of(self, job_id: str) -> str | None:
+        """How the completed job ``job_id`` is described inconsistently, or None."""
+        if (
+            not self.inconsistent_job
+            or _unit(self.seed, "inconsistent", job_id) >= self.inconsistent_job
+        ):
+            return None
+        if self.inconsistency != "mixed":
+            return self.inconsistency
+        return INCONSISTENCIES[
+            int(_unit(self.seed, "inconsistency", job_id) * len(INCONSISTENCIES))
+        ]
 
     def server_error_status(self, target: str, attempt: int) -> int:
         return (500, 502, 503)[int(_unit(self.seed, "status", target, attempt) * 3)]
@@ -171,6 +196,9 @@ distinct request URLs hit, and a hit URL fails for its first `burst` attempts, t
   shifting-list=R             list queries whose pages with offset>0 move up by one item
                               (same `total`) during the first `burst` passes over them
   page-cap=N                  at most N items per page whatever `limit` asked (0: off)
+  inconsistent-job=R          share of completed jobs described inconsistently (every time)
+  inconsistency=no-data|null-data|no-total|total-too-high|non-object-entities|mixed
+                              how (default mixed: one per job)
   burst=N                     failing attempts per hit URL (default 1)
   retry-after=seconds|none|http-date   Retry-After header style of 429s (default seconds)
   retry-after-seconds=N       delay announced by Retry-After (default 1)

@@ -89,6 +89,21 @@ class EmulatorStats:
             self.faults[kind] = self.faults.get(kind, 0) + 1
 
 
+def _describe_inconsistently(body: dict[str, Any], how: str) -> None:
+    """Change a completed job's page as the ``inconsistent_job`` fault says (see FaultConfig)."""
+    if how == "no-data":
+        body.pop("data", None)
+    elif how == "null-data":
+        body["data"] = None
+    elif how == "no-total":
+        body.pop("total", None)
+    elif how == "total-too-high":
+        body["total"] += 2
+    else:
+        data = body["data"] = dict(body["data"])
+        data["segment_entities"] = [orjson.dumps(s).decode() for s in data["segment_entities"]]
+
+
 class _BadRequest(Exception):
     pass
 
@@ -430,6 +445,11 @@ class EmulatorServer:
             body = self.dataset.detail_body(job_id, limit=limit, offset=offset, **flags)
         except KeyError:
             return 404, {"error": "Extract job not found"}, None
+        if body.get("status") == "completed":
+            how = self.faults.inconsistency_of(job_id)
+            if how is not None:
+                _describe_inconsistently(body, how)
+                return 200, body, "inconsistent_job"
         if change_total and offset > 0 and "total" in body:
             body["total"] += self.faults.total_delta(job_id)
             return 200, body, "changing_total"
