@@ -456,13 +456,7 @@ class CloudglueClient:
         reason = ""
         for attempt in range(self.max_paging_restarts + 1):
             if attempt:
-                self.stats._add("paging_restarts")
-                log.info(
-                    "the job list changed while paged (%s); reading it again (%d/%d)",
-                    reason,
-                    attempt,
-                    self.max_paging_restarts,
-                )
+                self._paging_restart("the job list", reason, attempt)
             items, total, reason = self._list_pass(params)
             if not reason:
                 return items
@@ -535,6 +529,17 @@ class CloudglueClient:
             for _, future in ahead:
                 future.cancel()
 
+    def _paging_restart(self, what: str, reason: str, attempt: int) -> None:
+        """Count and log a fresh start of ``what`` (a job, the list) that changed while paged."""
+        self.stats._add("paging_restarts")
+        log.info(
+            "%s changed while paged (%s); reading it again (%d/%d)",
+            what,
+            reason,
+            attempt,
+            self.max_paging_restarts,
+        )
+
     def _listed_job(self, obj: Any, position: int) -> Job | None:
         """The listed job, or None after recording in ``skipped`` why the item is none."""
         if not isinstance(obj, Mapping):
@@ -577,14 +582,7 @@ class CloudglueClient:
         reason = ""
         for attempt in range(self.max_paging_restarts + 1):
             if attempt:
-                self.stats._add("paging_restarts")
-                log.info(
-                    "job %s changed while paging (%s); fetching it again (%d/%d)",
-                    job_id,
-                    reason,
-                    attempt,
-                    self.max_paging_restarts,
-                )
+                self._paging_restart(f"job {job_id}", reason, attempt)
             try:
                 job = self._assemble(job_path(job_id))
             except _PagesShort as exc:
