@@ -54,7 +54,7 @@ def _sample(items: Iterable[Any], n: int = 5) -> list[str]:
 
 
 _CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
-_CACHE_VERSION = "1"
+_CACHE_VERSION = "2"
 
 
 def _cache_key(data_dir: Path, day: dt.date, store: RawStore, listing: Listing | None) -> str:
@@ -164,13 +164,22 @@ def _check_day(
                     {"rows_invalid": int(n_bad), "example_job": str(example)},
                 )
             )
-        job_ids = dict(
-            _rows(
-                con,
-                _partition_glob(data_dir, "extract_jobs", day),
-                "SELECT job_id, status FROM t",
+        problems = _rows(
+            con, jobs, "SELECT job_id, problem FROM t WHERE problem IS NOT NULL ORDER BY job_id"
+        )
+        outcomes.append(
+            CheckOutcome(
+                "extract_jobs",
+                "jobs_described_consistently",
+                not problems,
+                "No completed job contradicts itself (data, total, segment entities).",
+                {
+                    "jobs_with_problems": len(problems),
+                    "examples (job: problem)": _sample(f"{j}: {p}" for j, p in problems),
+                },
             )
         )
+        job_ids = dict(_rows(con, jobs, "SELECT job_id, status FROM t"))
         absent = [j for j in completed_ids if j not in job_ids]
         without_rows = [j for j in completed_ids if j in job_ids and j not in totals]
         outcomes.append(

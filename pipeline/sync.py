@@ -211,7 +211,7 @@ def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict
 # Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
 SHARD_MIN_BYTES = 2 * 2**20
 # Part of every build fingerprint: bump it when the tables built from the same landing change.
-BUILD_VERSION = "1"
+BUILD_VERSION = "2"
 
 
 def _build_fingerprint(store: RawStore, day: dt.date, listing: Listing | None) -> str:

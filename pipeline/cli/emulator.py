@@ -7,23 +7,7 @@ import datetime as dt
 import logging
 import sys
 
-_FAULT_HELP = """\
---fault NAME=VALUE (repeatable) configures FaultConfig; every rate is the share (0..1) of
-distinct request URLs hit, and a hit URL fails for its first `burst` attempts, then succeeds:
-  429=R / rate_limit=R        answer 429 {"error": ...}
-  5xx=R / server_error=R      answer 500, 502 (HTML body) or 503
-  drop=R                      close the connection without a response
-  slow=R                      answer after slow-seconds (default 2)
-  truncate=R                  broken body (see truncate-style)
-  total=R / changing_total=R  pages with offset>0 report a larger `total`
-  burst=N                     failing attempts per hit URL (default 1)
-  retry-after=seconds|none|http-date   Retry-After header style of 429s (default seconds)
-  retry-after-seconds=N       delay announced by Retry-After (default 1)
-  slow-seconds=S              delay of slow answers
-  truncate-style=content-length|invalid-json|mixed (default mixed)
-  seed=N                      which URLs are hit (default 0)
-example: --fault 429=0.1 --fault 5xx=0.05 --fault burst=2 --fault retry-after=http-date
-"""
+from pipeline.emulator.faults import FAULT_HELP
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -31,7 +15,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "emulator",
         help="serve a synthetic Cloudglue API in the foreground",
         description="Serve a deterministic synthetic Cloudglue API until interrupted.",
-        epilog=_FAULT_HELP,
+        epilog=FAULT_HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")

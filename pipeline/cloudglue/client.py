@@ -55,7 +55,7 @@ from pipeline.cloudglue.pages import (
     parse_object,
     parse_page,
 )
-from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
+from pipeline.cloudglue.retry import RateLimiter, RetryPolicy, parse_retry_after
 from pipeline.settings import (
     API_KEY_ENV,
     BASE_URL_ENV,
@@ -71,6 +71,11 @@ T = TypeVar("T")
 
 MAX_PAGE_SIZE = 100
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Bytes asked for per read of a body (``read1`` returns what one receive brought).
+_READ_SIZE = 1 << 20
+# The rate cap counts starts over a little more than a second: requests reach the server some
+# milliseconds after they start here, not all equally late, and the server's seconds count.
+_RATE_WINDOW = 1.05
 
 
 def job_path(job_id: str) -> str:
@@ -198,7 +203,7 @@ class _Transport:
     def __repr__(self) -> str:
         return "_Transport(<headers redacted>)"
 
-    def open(self, url: str, timeout: float) -> urllib3.BaseHTTPResponse:
+    def open(self, url: str, timeout: urllib3.Timeout) -> urllib3.BaseHTTPResponse:
         """Send ``GET url`` and return the response with its body not read yet."""
         pool = self._pool
         if pool is None or not url.startswith(self._origin + "/"):
@@ -229,7 +234,7 @@ class _Transport:
         return self._open_managed(location, headers, retries, timeout)
 
     def _open_managed(
-        self, url: str, headers: dict[str, str], retries: urllib3.Retry, timeout: float
+        self, url: str, headers: dict[str, str], retries: urllib3.Retry, timeout: urllib3.Timeout
     ) -> urllib3.BaseHTTPResponse:
         return self.manager.urlopen(
             "GET", url, headers=headers, retries=retries, timeout=timeout, preload_content=False
@@ -251,6 +256,28 @@ class _Retryable:
 
 class _PagingChanged(Exception):
     """The job changed while its pages were read; fetching it again may succeed."""
+
+
+class _PagesShort(_PagingChanged):
+    """The pages did not add up to ``total``; ``partial`` is the job as far as they went."""
+
+    def __init__(self, reason: str, partial: JobJson) -> None:
+        super().__init__(reason)
+        self.partial = partial
+
+
+_ENDED_SHORT = "the list ended"
+
+
+def _identity(item: Any) -> Any:
+    """What identifies a list item at a page edge: its ``job_id`` (a job's status may change
+    between pages without moving it), else the item itself."""
+    return item.get("job_id") if isinstance(item, Mapping) else item
+
+
+def _count(value: Any) -> bool:
+    """Whether ``value`` is a JSON integer >= 0 (not a boolean)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _resolve_key(api_key: str | None) -> str:
@@ -309,6 +336,7 @@ class CloudglueClient:
         base_url: str | None = None,
         *,
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        request_deadline: float = 120.0,
         max_retries: int = DEFAULT_MAX_RETRIES,
         page_size: int = MAX_PAGE_SIZE,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
@@ -324,6 +352,7 @@ class CloudglueClient:
         self._key = _resolve_key(api_key)
         self.base_url = _resolve_base_url(base_url)
         _positive("timeout", timeout)
+        _positive("request_deadline", request_deadline)
         _positive("max_concurrency", max_concurrency)
         if not isinstance(page_size, int) or not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ConfigError(f"page_size must be an integer in 1..{MAX_PAGE_SIZE}")
@@ -340,6 +369,10 @@ class CloudglueClient:
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         self.timeout = float(timeout)
+        self.request_deadline = float(request_deadline)
+        # ``timeout`` bounds each wait for bytes; ``request_deadline`` the whole request: connect
+        # and headers through urllib3's total, the body in ``_read_body``.
+        self._timeouts = urllib3.Timeout(total=request_deadline, connect=timeout, read=timeout)
         self.page_size = page_size
         self.max_concurrency = int(max_concurrency)
         self.include_thumbnails = include_thumbnails
@@ -351,12 +384,10 @@ class CloudglueClient:
         thumbnails = "&include_thumbnails=true" if include_thumbnails else ""
         self._first_page_flags = "&include_chapters=true&include_shots=true" + thumbnails
         self._page_flags = thumbnails
-        self._bucket = None
+        self._rate = None
         if max_requests_per_second is not None:
             _positive("max_requests_per_second", max_requests_per_second)
-            # A burst of one request per slot: a full pool may start at once, no more.
-            burst = max(1.0, min(float(max_requests_per_second), float(max_concurrency)))
-            self._bucket = TokenBucket(max_requests_per_second, burst)
+            self._rate = RateLimiter(max_requests_per_second, _RATE_WINDOW)
         self.stats = ClientStats()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._rng = random.Random()
@@ -390,8 +421,8 @@ class CloudglueClient:
         """Jobs created on UTC days ``start``..``end`` (inclusive), in API order, deduplicated.
 
         The API's date filters take whole days with undocumented inclusivity, so the query is one
-        day wider on each side and ``created_at`` decides. Offset paging over a live list can
-        repeat or shift items, hence the dedupe by ``job_id``.
+        day wider on each side and ``created_at`` decides. The items come from one consistent
+        pass over the list's pages (``_list_items``); an item the API repeats is kept once.
         """
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
@@ -407,57 +438,113 @@ class CloudglueClient:
             params["status"] = status
         seen: set[str] = set()
         jobs: list[Job] = []
-        for offset, items in self._list_pages(params):
-            for position, obj in enumerate(items, start=offset):
-                job = self._listed_job(obj, position)
-                if job is None or job.job_id in seen:
-                    continue
-                seen.add(job.job_id)
-                if job.created_at is None:
-                    log.warning("job %s has no usable created_at; left out", job.job_id)
-                    self.stats._skip(job.job_id, "created_at missing or not a number")
-                elif low_ms <= job.created_at < high_ms:
-                    jobs.append(job)
+        for position, obj in enumerate(self._list_items(params)):
+            job = self._listed_job(obj, position)
+            if job is None or job.job_id in seen:
+                continue
+            seen.add(job.job_id)
+            if job.created_at is None:
+                log.warning("job %s has no usable created_at; left out", job.job_id)
+                self.stats._skip(job.job_id, "created_at missing or not a number")
+            elif low_ms <= job.created_at < high_ms:
+                jobs.append(job)
         self.stats._add("jobs_listed", len(jobs))
         return jobs
 
-    def _list_pages(self, params: Mapping[str, Any]) -> Iterator[tuple[int, list[Any]]]:
-        """``(offset, items)`` of each list page in order, until a page is empty or ``total`` is
-        reached. Once the first page tells ``total``, the other pages are fetched concurrently
-        (when allowed); a list that grew meanwhile is followed page by page."""
+    def _list_items(self, params: Mapping[str, Any]) -> list[Any]:
+        """Every item of the list, from a pass over its pages in which nothing moved.
 
-        def url(offset: int) -> str:
-            return self._shown("/extract", {**params, "offset": offset})
+        A pass that saw the list change (``_list_pass``) is read again, at most
+        ``max_paging_restarts`` times. A list that ends short of its ``total`` is taken when two
+        passes in a row agree on it (a ``total`` that lies, not a list that shrank)."""
+        shown = self._shown("/extract", params)
+        previous: tuple[list[Any], Any] | None = None
+        reason = ""
+        for attempt in range(self.max_paging_restarts + 1):
+            if attempt:
+                self._paging_restart("the job list", reason, attempt)
+            items, total, reason = self._list_pass(params)
+            if not reason:
+                return items
+            if reason.startswith(_ENDED_SHORT) and previous == (items, total):
+                log.warning("GET %s: %s on two passes; taken as it is", shown, reason)
+                return items
+            previous = (items, total) if reason.startswith(_ENDED_SHORT) else None
+        raise InconsistentPagingError(
+            f"GET {shown}: the job list kept changing while it was paged, "
+            f"{self.max_paging_restarts + 1} passes (last: {reason}); nothing was taken from it"
+        )
 
+    def _list_pass(self, params: Mapping[str, Any]) -> tuple[list[Any], Any, str]:
+        """One pass over the list's pages: ``(items, total, change)``, ``change`` empty when
+        nothing moved.
+
+        Each page after the first starts at the last item already received, so every page edge
+        is checked: the item there must be the same one (a job added or removed before it would
+        shift it), and ``total`` must not move. Pages after the first are fetched concurrently
+        at the offsets the first page's size implies; a page that is not where the items
+        received end (it came back shorter or longer) is dropped and that part read page by
+        page."""
+
+        def get(offset: int) -> dict[str, Any]:
+            page = self._get(self._shown("/extract", {**params, "offset": offset}))
+            if not isinstance(page.get("data"), list):
+                shown = self._shown("/extract", params)
+                raise ApiError(f"GET {shown}: the list has no 'data' array", url=shown)
+            return page
+
+        first = get(0)
+        items: list[Any] = list(first["data"])
+        total = first.get("total")
+        size = len(items)
+        # With one item per page no page can overlap the previous one: only `total` is checked.
+        stride = size - 1 if size > 1 else 1
         ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-        offset = 0
+        if _count(total) and size and self.concurrent_pages:
+            pool = self._pages_executor()
+            ahead.extend(
+                (at, pool.submit(get, at)) for at in range(stride, total - (size > 1), stride)
+            )
         try:
-            while True:
-                if ahead:
-                    offset, future = ahead.popleft()
-                    page = future.result()
+            while size and not (_count(total) and len(items) >= total):
+                start = len(items) - 1 if size > 1 else len(items)
+                while ahead and ahead[0][0] < start:
+                    ahead.popleft()[1].cancel()
+                if ahead and ahead[0][0] == start:
+                    page = ahead.popleft()[1].result()
                 else:
-                    page = self._get(url(offset))
-                items = page.get("data")
-                if not isinstance(items, list):
-                    raise ApiError(
-                        f"GET {self._shown('/extract', params)}: the list has no 'data' array",
-                        url=self._shown("/extract", params),
-                    )
-                yield offset, items
-                total = page.get("total")
-                following = offset + len(items)
-                if not items or (isinstance(total, int) and following >= total):
-                    return
-                if not ahead and isinstance(total, int) and self.concurrent_pages:
-                    pool = self._pages_executor()
-                    for at in range(following, total, len(items)):
-                        ahead.append((at, pool.submit(self._get, url(at))))
-                if not ahead:
-                    offset = following
+                    for _, future in ahead:
+                        future.cancel()
+                    ahead.clear()
+                    page = get(start)
+                if page.get("total") != total:
+                    return items, total, f"total moved from {total!r} to {page.get('total')!r}"
+                received = page["data"]
+                if start < len(items) and (
+                    not received or _identity(received[0]) != _identity(items[start])
+                ):
+                    return items, total, f"the item at offset {start} changed between pages"
+                new = received[len(items) - start :]
+                if not new:
+                    if _count(total) and len(items) < total:
+                        return items, total, f"{_ENDED_SHORT} at {len(items)} of total {total}"
+                    break
+                items.extend(new)
+            return items, total, ""
         finally:
             for _, future in ahead:
                 future.cancel()
+
+    def _paging_restart(self, what: str, reason: str, attempt: int) -> None:
+        """Count and log a fresh start of ``what`` (a job, the list) that changed while paged."""
+        self.stats._add("paging_restarts")
+        log.info(
+            "%s changed while paged (%s); reading it again (%d/%d)",
+            what,
+            reason,
+            attempt,
+            self.max_paging_restarts,
+        )
 
     def _listed_job(self, obj: Any, position: int) -> Job | None:
         """The listed job, or None after recording in ``skipped`` why the item is none."""
@@ -491,22 +578,24 @@ class CloudglueClient:
     def fetch_job_json(self, job_id: str) -> JobJson:
         """The complete job as JSON bytes (``fetch_raw_job``'s document, values exactly as the
         API sent them), joined from its pages without parsing the segment entities: what the
-        landing stores. Raises like ``fetch_job``."""
+        landing stores. Raises like ``fetch_job``.
+
+        A job whose pages never add up to its ``total`` (an empty page before it, or more
+        entities than it says) comes back as far as its pages went, after the fresh starts: the
+        tables flag it (``extract_jobs.problem``) rather than the day failing."""
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id must be a non-empty string")
         reason = ""
         for attempt in range(self.max_paging_restarts + 1):
             if attempt:
-                self.stats._add("paging_restarts")
-                log.info(
-                    "job %s changed while paging (%s); fetching it again (%d/%d)",
-                    job_id,
-                    reason,
-                    attempt,
-                    self.max_paging_restarts,
-                )
+                self._paging_restart(f"job {job_id}", reason, attempt)
             try:
                 job = self._assemble(job_path(job_id))
+            except _PagesShort as exc:
+                reason, job = str(exc), exc.partial
+                if attempt < self.max_paging_restarts:
+                    continue
+                log.warning("job %s: %s on every attempt; landed as far as it went", job_id, reason)
             except _PagingChanged as exc:
                 reason = str(exc)
                 continue
@@ -517,36 +606,51 @@ class CloudglueClient:
             f" attempts (last: {reason})"
         )
 
-    def _page_url(self, job_url: str, offset: int) -> str:
+    def _page_url(self, job_url: str, offset: int, limit: int) -> str:
         """``job_url`` with the query of the page at ``offset`` (nothing in it needs quoting)."""
         flags = self._page_flags if offset else self._first_page_flags
-        return f"{job_url}?limit={self.page_size}&offset={offset}{flags}"
+        return f"{job_url}?limit={limit}&offset={offset}{flags}"
 
     def _assemble(self, path: str) -> JobJson:
+        """One pass over the job's pages, following what the server returned: each page starts
+        where the entities received so far end, pages are asked with the ``limit`` the first
+        page reports (a server may cap pages lower than asked), and the job is complete when the
+        entities add up to ``total``. Pages after the first are fetched concurrently at the
+        offsets the first page's size implies; one that is not where the entities received end
+        (a page came back shorter or longer) is dropped and that part read page by page."""
         job_url = self.base_url + path
-        first = self._get(self._page_url(job_url, 0), parse_page)
+        first = self._get(self._page_url(job_url, 0, self.page_size), parse_page)
         job_id = first.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise ValueError(f"extract job without a string job_id: {first.body[:200]!r}")
         if first.get("status") != "completed":
             return JobJson(job_id, len(first.segments), first.body)
         total = first.get("total")
-        if not isinstance(total, int) or isinstance(total, bool) or total < 0:
-            raise InconsistentPagingError(
-                f"GET {self._shown(path, {})}: completed job without an integer total"
-            )
-        # Each position is fetched exactly once: pages are placed by offset and each must echo
-        # its offset and hold exactly min(limit, total - offset) entities. Content is not
-        # deduplicated: identical segment entities can be real data.
-        offsets = list(range(self.page_size, total, self.page_size))
-        pages = [first, *self._get_pages(job_url, offsets)]
-        for offset, page in zip([0, *offsets], pages, strict=True):
-            self._check_page(page, offset, total)
-        return JobJson(job_id, total, join_pages(pages))
+        received = len(first.segments)
+        pages = [first]
+        if not _count(total) or not received or received >= total:
+            # Nothing (more) to page by: the job is as the first page describes it, and the
+            # tables flag a completed job without a total or whose entities do not add up to it.
+            if not _count(total) or received != total:
+                log.warning(
+                    "job %s: completed, total %r, %d segment entities", job_id, total, received
+                )
+            return JobJson(job_id, received, join_pages(pages))
+        limit = first.get("limit")
+        ask = min(self.page_size, limit) if _count(limit) and limit else self.page_size
+        offsets = list(range(received, total, min(ask, received)))
+        for offset, page in zip(offsets, self._get_pages(job_url, offsets, ask), strict=True):
+            if offset != received:
+                break
+            received = self._take(page, offset, total, pages, job_id)
+        while received < total:
+            page = self._get(self._page_url(job_url, received, ask), parse_page)
+            received = self._take(page, received, total, pages, job_id)
+        return JobJson(job_id, received, join_pages(pages))
 
-    def _get_pages(self, job_url: str, offsets: list[int]) -> list[Page]:
+    def _get_pages(self, job_url: str, offsets: list[int], limit: int) -> list[Page]:
         """Pages after the first, concurrently when allowed; the slots still cap all requests."""
-        urls = [self._page_url(job_url, o) for o in offsets]
+        urls = [self._page_url(job_url, o, limit) for o in offsets]
         if not urls:
             return []
         if not self.concurrent_pages or self.max_concurrency == 1 or len(urls) == 1:
@@ -567,19 +671,22 @@ class CloudglueClient:
                 )
             return self._page_pool
 
-    def _check_page(self, page: Page, offset: int, total: int) -> None:
+    def _take(self, page: Page, offset: int, total: int, pages: list[Page], job_id: str) -> int:
+        """Append the page read at ``offset`` to ``pages``; returns the entities received."""
         if page.get("status") != "completed":
             raise _PagingChanged(f"status became {page.get('status')!r} at offset {offset}")
         if page.get("total") != total:
             raise _PagingChanged(f"total changed from {total} to {page.get('total')!r}")
         if "offset" in page and page.get("offset") != offset:
             raise _PagingChanged(f"asked for offset {offset}, got {page.get('offset')!r}")
-        expected = min(self.page_size, total - offset)
-        if len(page.segments) != expected:
-            raise _PagingChanged(
-                f"page at offset {offset} had {len(page.segments)} segment entities, expected"
-                f" {expected}"
-            )
+        received = offset + len(page.segments)
+        if page.segments and received <= total:
+            pages.append(page)
+            return received
+        partial = JobJson(job_id, offset, join_pages(pages))
+        if not page.segments:
+            raise _PagesShort(f"page at offset {offset} was empty; total is {total}", partial)
+        raise _PagesShort(f"pages held {received} segment entities; total is {total}", partial)
 
     # ------------------------------------------------------------------------------ many jobs
 
@@ -687,30 +794,62 @@ class CloudglueClient:
         """One request. Failures are classified as requests classified them: before the status
         line a timeout is ``timeout``, any other connection or protocol failure ``connection``;
         while reading the body a cut (short ``Content-Length``, broken chunking, bad encoding)
-        is ``incomplete_body`` and a timeout ``connection``; TLS failures are never retried."""
-        if self._bucket is not None:
-            self.stats._add("throttle_seconds", self._bucket.acquire())
+        is ``incomplete_body`` and a timeout ``connection``; a request not complete within
+        ``request_deadline`` is ``timeout``; TLS failures are never retried."""
+        if self._rate is not None:
+            self.stats._add("throttle_seconds", self._rate.acquire())
         with self._slots:
+            deadline = time.monotonic() + self.request_deadline
             try:
-                response = self._session.open(url, self.timeout)
+                response = self._session.open(url, self._timeouts)
             except MaxRetryError as exc:
                 failure = self._failed(exc.reason or exc, url, in_body=False)
             except (HTTPError, OSError) as exc:
                 failure = self._failed(exc, url, in_body=False)
             else:
                 try:
-                    content = response.read()
+                    content = self._read_body(response, deadline)
                 except HTTPError as exc:
                     failure = self._failed(exc, url, in_body=True)
                 else:
-                    self.stats._add_request(len(content))
-                    return self._interpret(response.status, response.headers, content, url, parse)
+                    if content is not None:
+                        self.stats._add_request(len(content))
+                        return self._interpret(
+                            response.status, response.headers, content, url, parse
+                        )
+                    failure = _Retryable(
+                        "timeout", f"not complete within the {self.request_deadline:g}s deadline"
+                    )
                 finally:
                     response.release_conn()
         self.stats._add_request(0)
         if isinstance(failure, Exception):
             raise failure
         return failure
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, deadline: float) -> bytes | None:
+        """The whole body, or None (the connection closed) when ``deadline`` passes first.
+
+        Each wait for bytes is bounded by ``timeout`` and by the time left, so a body that
+        trickles in is cut at the deadline however often its bytes arrive."""
+        sock = getattr(response.connection, "sock", None)
+        chunks = []
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                response.close()
+                return None
+            if sock is not None:
+                sock.settimeout(min(self.timeout, left))
+            try:
+                chunk = response.read1(_READ_SIZE)
+            except ReadTimeoutError:
+                if time.monotonic() < deadline:
+                    raise
+                return None  # urllib3 closed the connection
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     def _failed(self, exc: BaseException, url: str, *, in_body: bool) -> _Retryable | Exception:
         """What a failed request means: a retryable outcome, or the error to raise."""

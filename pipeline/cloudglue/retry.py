@@ -1,7 +1,7 @@
 """Retry timing and request pacing for the Cloudglue client.
 
 Kept apart from the HTTP code so the timing rules (full-jitter backoff, ``Retry-After`` with a
-floor, a bounded total wait, a token bucket) can be tested without a network.
+floor, a bounded total wait, a rate cap) can be tested without a network.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import random
 import re
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,7 +21,7 @@ from pipeline.settings import DEFAULT_BACKOFF_SECONDS, DEFAULT_MAX_RETRIES
 _DELAY_SECONDS = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*")
 # 2**60 seconds is far beyond any cap; stopping the exponent there avoids float overflow.
 _MAX_EXPONENT = 60
-# Refilling by exactly the slept time can land a rounding error short of a whole token.
+# Sleeping exactly until a start leaves the window can land a rounding error short of it.
 _EPSILON = 1e-9
 
 
@@ -83,40 +84,44 @@ class RetryPolicy:
         return min(max(retry_after, ceiling), max(self.retry_after_max, ceiling))
 
 
-class TokenBucket:
-    """Thread-safe limiter of events per second, allowing bursts up to ``burst`` events."""
+class RateLimiter:
+    """Thread-safe cap on events started: never more than ``rate`` in any ``window`` seconds.
+
+    A sliding window of the last starts, not a token bucket: a bucket lets a burst through on top
+    of the rate (at the start, and again after every idle gap). With ``rate`` >= 1 at most
+    ``floor(rate)`` events start per window; below 1, one per ``window / rate`` seconds.
+    """
 
     def __init__(
         self,
         rate: float,
-        burst: float | None = None,
+        window: float = 1.0,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        if not rate > 0:
-            raise ValueError("rate must be > 0")
+        if not rate > 0 or not window > 0:
+            raise ValueError("rate and window must be > 0")
         self.rate = float(rate)
-        self.burst = float(burst) if burst is not None else max(1.0, self.rate)
-        if self.burst < 1:
-            raise ValueError("burst must be >= 1")
+        self.per_span = max(1, int(rate))
+        self.span = window if rate >= 1 else window / rate
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.burst
-        self._stamp = clock()
+        self._starts: deque[float] = deque()
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
-        """Take one token, sleeping until one is available; returns the seconds slept."""
+        """Wait until an event may start and record its start; returns the seconds slept."""
         slept = 0.0
         while True:
             with self._lock:
                 now = self._clock()
-                self._tokens = min(self.burst, self._tokens + (now - self._stamp) * self.rate)
-                self._stamp = now
-                if self._tokens >= 1.0 - _EPSILON:
-                    self._tokens -= 1.0
+                starts = self._starts
+                while starts and now - starts[0] >= self.span - _EPSILON:
+                    starts.popleft()
+                if len(starts) < self.per_span:
+                    starts.append(now)
                     return slept
-                wait = (1.0 - self._tokens) / self.rate
+                wait = starts[0] + self.span - now
             self._sleep(wait)
             slept += wait

@@ -27,6 +27,7 @@ import socket
 import socketserver
 import threading
 import time
+from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -43,26 +44,41 @@ _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
 class EmulatorStats:
-    """Request counters, safe to read from any thread; ``reset()`` starts a new measurement."""
+    """Request counters, safe to read from any thread; ``reset()`` starts a new measurement.
+
+    ``max_in_flight``: most requests received and not yet answered at once (a request counts
+    as answered just before the last bytes of its response are written, so a client that starts
+    its next request on reading a response is never counted twice). ``max_per_second``: most
+    requests received within any window shorter than one second.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.requests = 0
         self.max_in_flight = 0
+        self.max_per_second = 0
         self.faults: dict[str, int] = {}
+        self._recent: deque[float] = deque()
 
     def reset(self) -> None:
         with self._lock:
             self.requests = 0
             self.max_in_flight = self.in_flight
+            self.max_per_second = 0
+            self._recent.clear()
             self.faults = {}
 
     def _enter(self) -> None:
+        now = time.monotonic()
         with self._lock:
             self.requests += 1
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            while self._recent and now - self._recent[0] >= 1.0:
+                self._recent.popleft()
+            self._recent.append(now)
+            self.max_per_second = max(self.max_per_second, len(self._recent))
 
     def _exit(self) -> None:
         with self._lock:
@@ -71,6 +87,21 @@ class EmulatorStats:
     def _fault(self, kind: str) -> None:
         with self._lock:
             self.faults[kind] = self.faults.get(kind, 0) + 1
+
+
+def _describe_inconsistently(body: dict[str, Any], how: str) -> None:
+    """Change a completed job's page as the ``inconsistent_job`` fault says (see FaultConfig)."""
+    if how == "no-data":
+        body.pop("data", None)
+    elif how == "null-data":
+        body["data"] = None
+    elif how == "no-total":
+        body.pop("total", None)
+    elif how == "total-too-high":
+        body["total"] += 2
+    else:
+        data = body["data"] = dict(body["data"])
+        data["segment_entities"] = [orjson.dumps(s).decode() for s in data["segment_entities"]]
 
 
 class _BadRequest(Exception):
@@ -181,6 +212,7 @@ class EmulatorServer:
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._attempts: dict[str, int] = {}
+        self._passes: dict[str, int] = {}
         self._lock = threading.Lock()
         self._conns: set[socket.socket] = set()
 
@@ -240,7 +272,7 @@ class EmulatorServer:
     def _serve(self, h: _Handler) -> None:
         started = time.perf_counter()
         self.stats._enter()
-        h._log_status, h._log_bytes = 0, 0
+        h._log_status, h._log_bytes, h._answered = 0, 0, False
         try:
             if self.latency_ms > 0:
                 self._stopping.wait(self.latency_ms / 1000)
@@ -253,7 +285,7 @@ class EmulatorServer:
             with contextlib.suppress(OSError):
                 self._send(h, 500, {"error": "internal emulator error"})
         finally:
-            self.stats._exit()
+            self._answer(h)
             logger.info(
                 "%s %s -> %s %dB %.1fms",
                 h.command,
@@ -262,6 +294,12 @@ class EmulatorServer:
                 h._log_bytes,
                 (time.perf_counter() - started) * 1000,
             )
+
+    def _answer(self, h: _Handler) -> None:
+        """Count the request as answered (once)."""
+        if not h._answered:
+            h._answered = True
+            self.stats._exit()
 
     def _authorized(self, h: _Handler) -> bool:
         scheme, _, key = (h.headers.get("Authorization") or "").partition(" ")
@@ -303,9 +341,9 @@ class EmulatorServer:
             self.stats._fault(fault)
             self._send(h, 429, {"error": "Too many requests"}, headers=self._retry_after())
             return
-        status, body, total_changed = self._route(target, fault == "changing_total")
-        if total_changed:
-            self.stats._fault("changing_total")
+        status, body, changed = self._route(target, fault)
+        if changed:
+            self.stats._fault(changed)
         if fault == "truncate":
             self.stats._fault(fault)
             raw = orjson.dumps(body)
@@ -316,7 +354,25 @@ class EmulatorServer:
                 h.close_connection = True
                 self._send(h, status, cut, declared_length=len(raw))
             return
+        if fault == "trickle":
+            self.stats._fault(fault)
+            self._trickle(h, status, orjson.dumps(body))
+            return
         self._send(h, status, body)
+
+    def _trickle(self, h: _Handler, status: int, raw: bytes, pieces: int = 20) -> None:
+        """Send the head at once and ``raw`` in ``pieces`` spread over ``trickle_seconds``."""
+        step = -(-len(raw) // pieces) or 1
+        chunks = [raw[i : i + step] for i in range(0, len(raw), step)] or [b""]
+        pause = self.faults.trickle_seconds / len(chunks)
+        h._log_bytes = len(raw)
+        h.wfile.write(self._head(h, status, "application/json", len(raw), {}) + chunks[0])
+        for chunk in chunks[1:]:
+            if self._stopping.wait(pause):
+                return
+            if chunk is chunks[-1]:
+                self._answer(h)
+            h.wfile.write(chunk)
 
     def _retry_after(self) -> dict[str, str]:
         style, seconds = self.faults.retry_after, self.faults.retry_after_seconds
@@ -326,39 +382,59 @@ class EmulatorServer:
             return {"Retry-After": email.utils.formatdate(time.time() + seconds, usegmt=True)}
         return {"Retry-After": str(seconds)}
 
-    def _route(self, target: str, change_total: bool) -> tuple[int, dict[str, Any], bool]:
-        """(status, body, whether the total was changed by the changing_total fault)."""
+    def _route(self, target: str, fault: str | None) -> tuple[int, dict[str, Any], str | None]:
+        """(status, body, the fault that changed the body: changing_total, shifting_list)."""
         path, _, query = target.partition("?")
         parts = path.split("/")
         params = parse_qs(query, keep_blank_values=True)
         try:
+            if self.faults.page_cap:
+                limit = _int(params, "limit", 50, 1, 100)
+                params["limit"] = [str(min(self.faults.page_cap, limit))]
             if len(parts) == 3 and parts[:3] == ["", "v1", "extract"]:
-                return 200, self._list(params), False
+                return self._list(params, self._shifted(params))
             if len(parts) == 4 and parts[:3] == ["", "v1", "extract"] and parts[3]:
-                return self._detail(unquote(parts[3]), params, change_total)
+                return self._detail(unquote(parts[3]), params, fault == "changing_total")
             if len(parts) == 4 and parts[:3] == ["", "v1", "segmentations"] and parts[3]:
-                return (*self._segmentation(unquote(parts[3]), params), False)
+                return (*self._segmentation(unquote(parts[3]), params), None)
         except _BadRequest as exc:
-            return 400, {"error": str(exc)}, False
-        return 404, {"error": f"Not found: {path}"}, False
+            return 400, {"error": str(exc)}, None
+        return 404, {"error": f"Not found: {path}"}, None
 
-    def _list(self, params: dict[str, list[str]]) -> dict[str, Any]:
+    def _shifted(self, params: dict[str, list[str]]) -> bool:
+        """Whether this list page is shifted by the shifting_list fault (counting passes)."""
+        if not self.faults.shifting_list:
+            return False
+        offset = _int(params, "offset", 0, 0, None)
+        query = repr(sorted((k, v) for k, v in params.items() if k != "offset"))
+        with self._lock:
+            passes = self._passes.get(query, 0) + (offset == 0)
+            self._passes[query] = passes
+        return offset > 0 and self.faults.shifts_list(query, passes)
+
+    def _list(
+        self, params: dict[str, list[str]], shift: bool
+    ) -> tuple[int, dict[str, Any], str | None]:
         status = _param(params, "status")
         if status is not None and status not in STATUSES:
             raise _BadRequest(f"status must be one of {', '.join(STATUSES)}")
-        return self.dataset.list_body(
+        offset = _int(params, "offset", 0, 0, None)
+        shifted = shift and offset > 0
+        body = self.dataset.list_body(
             limit=_int(params, "limit", 50, 1, 100),
-            offset=_int(params, "offset", 0, 0, None),
+            offset=offset + 1 if shifted else offset,
             status=status,
             created_after=_date(params, "created_after"),
             created_before=_date(params, "created_before"),
             url=_param(params, "url"),
             include_data=_bool(params, "include_data", True),
         )
+        body["offset"] = offset
+        return 200, body, "shifting_list" if shifted else None
 
     def _detail(
         self, job_id: str, params: dict[str, list[str]], change_total: bool
-    ) -> tuple[int, dict[str, Any], bool]:
+    ) -> tuple[int, dict[str, Any], str | None]:
         limit = _int(params, "limit", 50, 1, 100)
         offset = _int(params, "offset", 0, 0, None)
         flags = {
@@ -368,11 +444,16 @@ class EmulatorServer:
         try:
             body = self.dataset.detail_body(job_id, limit=limit, offset=offset, **flags)
         except KeyError:
-            return 404, {"error": "Extract job not found"}, False
+            return 404, {"error": "Extract job not found"}, None
+        if body.get("status") == "completed":
+            how = self.faults.inconsistency_of(job_id)
+            if how is not None:
+                _describe_inconsistently(body, how)
+                return 200, body, "inconsistent_job"
         if change_total and offset > 0 and "total" in body:
             body["total"] += self.faults.total_delta(job_id)
-            return 200, body, True
-        return 200, body, False
+            return 200, body, "changing_total"
+        return 200, body, None
 
     def _segmentation(self, seg_id: str, params: dict[str, list[str]]) -> tuple[int, dict]:
         limit = _int(params, "limit", 50, 1, 100)
@@ -394,15 +475,24 @@ class EmulatorServer:
     ) -> None:
         """Write status line, headers and body in one call (keep-alive unless closing)."""
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
+        length = declared_length if declared_length is not None else len(raw)
+        head = self._head(h, status, content_type, length, headers or {})
+        h._log_bytes = len(raw)
+        self._answer(h)
+        h.wfile.write(head + raw)
+
+    def _head(
+        self, h: _Handler, status: int, content_type: str, length: int, headers: dict[str, str]
+    ) -> bytes:
+        """The status line and headers of a response of ``length`` bytes."""
         reason = h.responses.get(status, ("",))[0]
         lines = [
             f"HTTP/1.1 {status} {reason}",
             f"Content-Type: {content_type}",
-            f"Content-Length: {declared_length if declared_length is not None else len(raw)}",
+            f"Content-Length: {length}",
         ]
-        lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+        lines += [f"{k}: {v}" for k, v in headers.items()]
         if h.close_connection:
             lines.append("Connection: close")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        h._log_status, h._log_bytes = status, len(raw)
-        h.wfile.write(head + raw)
+        h._log_status = status
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")

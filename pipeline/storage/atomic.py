@@ -92,6 +92,40 @@ def swap_in(staged: Path, target: Path) -> None:
     fsync_dir(target.parent)
 
 
+class StorageFullError(OSError):
+    """No space left (or the quota is used up) on the device a file was being written to.
+
+    Raised as ``StorageFullError(errno, strerror, path)``, so it pickles back from a build
+    worker. Every write is staged and swapped in whole, so what was committed before is intact.
+    """
+
+    def __str__(self) -> str:
+        return (
+            f"no space left on the device while writing {self.filename} ({self.strerror}): free"
+            " space or use another data dir, then run again; data committed before is unchanged"
+        )
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def naming_full_device(path: Path) -> Iterator[None]:
+    """Turn "no space left" while writing ``path`` into a ``StorageFullError`` naming it
+    (``OSError`` from Python or from Arrow, whose message carries the errno)."""
+    try:
+        yield
+    except StorageFullError:
+        raise
+    except OSError as exc:
+        code = exc.errno if exc.errno in _FULL else None
+        if code is None and "No space left on device" in str(exc):
+            code = errno.ENOSPC
+        if code is None:
+            raise
+        raise StorageFullError(code, os.strerror(code), str(path)) from exc
+
+
 def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool = True) -> None:
     """Write a file so readers see the old or the new content, never a partial one.
 
@@ -99,20 +133,21 @@ def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool
     too before this returns. Without it, the caller syncs the directory later (once for many
     files): until then a crash may lose the name, never expose a partial file.
     """
-    tmp_dir.mkdir(parents=True, exist_ok=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if sync_dir:
-        fsync_dir(path.parent)
+    with naming_full_device(path):
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        if sync_dir:
+            fsync_dir(path.parent)
 
 
 @contextlib.contextmanager

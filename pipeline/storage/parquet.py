@@ -40,6 +40,7 @@ from pipeline.storage.atomic import (
     file_lock,
     fsync_dir,
     fsync_file,
+    naming_full_device,
     staging_dir,
     swap_in,
 )
@@ -162,10 +163,11 @@ class _PartitionFiles:
         self.preview: list[dict[str, Any]] = []
 
     def write(self, chunk: pa.Table) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / f"{self.prefix}{self.files:05d}.parquet"
-        pq.write_table(chunk, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-        fsync_file(path)
+        with naming_full_device(path):
+            self.directory.mkdir(parents=True, exist_ok=True)
+            pq.write_table(chunk, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
+            fsync_file(path)
         self.files += 1
         self.rows += chunk.num_rows
         self._add_schema(chunk.schema)
@@ -404,9 +406,10 @@ def _commit(
         f = files[t]
         record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
         record["files"] = f.files
-        (f.directory / BUILD_RECORD).write_text(json.dumps(record))
-        fsync_file(f.directory / BUILD_RECORD)
-        fsync_dir(f.directory)
+        with naming_full_device(f.directory / BUILD_RECORD):
+            (f.directory / BUILD_RECORD).write_text(json.dumps(record))
+            fsync_file(f.directory / BUILD_RECORD)
+            fsync_dir(f.directory)
     results = {}
     for t in TABLES:
         target = partition_dir(root, t, day)

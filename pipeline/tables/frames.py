@@ -96,6 +96,7 @@ FIXED_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("total", "bigint"),
         ("thumbnail_url", "text"),
         ("error", "text"),
+        ("problem", "text"),
         ("extract_config_json", "text"),
         ("extra_json", "text"),
         ("fetched_at", "timestamp"),
@@ -578,6 +579,34 @@ def _json_or_none(value: Any) -> str | None:
     return None if value is None else to_json(value)
 
 
+def job_problem(job: Mapping[str, Any]) -> str | None:
+    """How a completed job's document contradicts itself, or None when it does not.
+
+    Such a job is landed as far as the API described it and kept in ``extract_jobs`` with this
+    text in ``problem``, so one inconsistent job flags its day instead of failing it."""
+    if job.get("status") != "completed":
+        return None
+    problems = []
+    data = job.get("data")
+    if "data" not in job:
+        problems.append("completed without data")
+    elif not isinstance(data, Mapping):
+        problems.append(f"data is {to_json(data)[:20]}, not an object")
+    total = job.get("total")
+    if not isinstance(total, int) or isinstance(total, bool):
+        problems.append("completed without an integer total")
+    segs = data.get("segment_entities", []) if isinstance(data, Mapping) else []
+    if not isinstance(segs, list):
+        problems.append("segment_entities is not an array")
+        segs = []
+    if isinstance(total, int) and not isinstance(total, bool) and len(segs) != total:
+        problems.append(f"{len(segs)} segment entities, total {total}")
+    not_objects = sum(not isinstance(seg, Mapping) for seg in segs)
+    if not_objects:
+        problems.append(f"{not_objects} segment entities are not objects")
+    return "; ".join(problems) or None
+
+
 class JobRows:
     """Turns job dicts into rows of the six tables' accumulators."""
 
@@ -656,6 +685,7 @@ class JobRows:
         f["total"].append(job.get("total"))
         f["thumbnail_url"].append(data_map.get("thumbnail_url") if data_map is not None else None)
         f["error"].append(job.get("error"))
+        f["problem"].append(job_problem(job))
         f["extract_config_json"].append(_json_or_none(config))
         f["extra_json"].append(to_json(extra) if extra else None)
         f["fetched_at"].append(self.fetched_at)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cloudglue.retry import RetryPolicy, TokenBucket, parse_retry_after
+from pipeline.cloudglue.retry import RateLimiter, RetryPolicy, parse_retry_after
 
 NOW = dt.datetime(2026, 11, 28, 12, 0, 0, tzinfo=dt.UTC)
 
@@ -105,20 +105,22 @@ class FakeClock:
         self.now += seconds
 
 
-def test_token_bucket_allows_a_burst_then_paces_to_the_rate():
-    clock = FakeClock()
-    bucket = TokenBucket(10, burst=2, clock=clock, sleep=clock.sleep)
-    slept = [bucket.acquire() for _ in range(12)]
-    assert slept[:2] == [0, 0]
-    assert all(s == pytest.approx(0.1) for s in slept[2:])
-    assert clock.now == pytest.approx(1.0)
+def _most_in_any_window(starts: list[float], window: float = 1.0) -> int:
+    return max(sum(1 for u in starts if t <= u < t + window) for t in starts)
 
 
-def test_token_bucket_refills_while_idle_but_not_beyond_the_burst():
+@pytest.mark.parametrize("rate", [0.5, 1, 2.5, 3, 10])
+@pytest.mark.parametrize("gap", [0.0, 0.3, 1.0, 100.0])
+def test_rate_limiter_never_starts_more_than_the_rate_in_any_window(rate, gap):
+    """From the very first start and again after an idle gap: no burst on top of the rate."""
     clock = FakeClock()
-    bucket = TokenBucket(1, burst=3, clock=clock, sleep=clock.sleep)
-    for _ in range(3):
-        bucket.acquire()
-    clock.now += 100
-    assert [bucket.acquire() for _ in range(3)] == [0, 0, 0]
-    assert bucket.acquire() == pytest.approx(1.0)
+    limiter = RateLimiter(rate, clock=clock, sleep=clock.sleep)
+    starts = []
+    for n in range(30):
+        if n == 15:
+            clock.now += gap
+        limiter.acquire()
+        starts.append(clock.now)
+    assert _most_in_any_window(starts) <= max(1, int(rate))
+    # ...and it still starts as many as the rate allows.
+    assert _most_in_any_window(starts, max(1.0, 1 / rate)) == max(1, int(rate))

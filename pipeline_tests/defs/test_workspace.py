@@ -43,7 +43,7 @@ def test_definitions_hold_the_assets_checks_sensor_and_schedule():
         "shots",
         "entity_values",
     }
-    assert len(repo.asset_graph.asset_check_keys) == 6
+    assert len(repo.asset_graph.asset_check_keys) == 7
     assert {s.name for s in repo.sensor_defs} == {"completed_jobs_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"previous_day_schedule"}
 

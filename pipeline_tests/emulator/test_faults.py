@@ -195,3 +195,61 @@ def test_stopping_wakes_a_slow_handler() -> None:
     started = time.perf_counter()
     server.stop()
     assert time.perf_counter() - started < 2
+
+
+def test_page_cap_serves_fewer_items_than_asked_and_reports_its_limit(serve, dataset) -> None:
+    server = serve(page_cap=3)
+    s = session()
+    listed = s.get(f"{server.base_url}/extract", params={"limit": 10}, timeout=10).json()
+    assert (len(listed["data"]), listed["limit"], listed["total"]) == (3, 3, len(dataset.job_ids()))
+    big = _big_job(dataset)
+    page = s.get(job_url(server.base_url, big), params={"limit": 50}, timeout=10).json()
+    assert (len(page["data"]["segment_entities"]), page["limit"]) == (3, 3)
+
+
+def test_shifting_list_moves_later_pages_of_a_first_pass_up_by_one_with_the_same_total(
+    serve, dataset
+) -> None:
+    server = serve(shifting_list=1.0)
+    s = session()
+    url = f"{server.base_url}/extract"
+    ids = dataset.job_ids()
+    first = s.get(url, params={"limit": 5, "offset": 0}, timeout=10).json()
+    shifted = [s.get(url, params={"limit": 5, "offset": 5}, timeout=10).json() for _ in range(2)]
+    s.get(url, params={"limit": 5, "offset": 0}, timeout=10)  # the second pass starts
+    again = s.get(url, params={"limit": 5, "offset": 5}, timeout=10).json()
+    assert [j["job_id"] for j in first["data"]] == ids[:5]
+    assert [j["job_id"] for j in shifted[1]["data"]] == ids[6:11]
+    assert [j["job_id"] for j in again["data"]] == ids[5:10]
+    assert first["total"] == shifted[0]["total"] == len(ids)
+    assert shifted[0]["offset"] == 5
+    assert server.stats.faults == {"shifting_list": 2}
+
+
+def test_trickle_sends_the_whole_body_slowly_in_pieces(serve, dataset) -> None:
+    server = serve(trickle=1.0, trickle_seconds=0.4)
+    url = f"{server.base_url}/extract?limit=20"
+    with session().get(url, timeout=10, stream=True) as r:
+        pieces = list(iter(lambda: r.raw.read1(1 << 20), b""))
+    assert len(pieces) > 1
+    assert len(b"".join(pieces)) == int(r.headers["Content-Length"])
+    assert server.stats.faults == {"trickle": 1}
+    assert session().get(url, timeout=10).json()["total"] == len(dataset.job_ids())
+
+
+def test_requests_per_second_are_counted_over_any_one_second_window(emulator) -> None:
+    s = session()
+    for _ in range(7):
+        s.get(f"{emulator.base_url}/extract?limit=1", timeout=10)
+    assert emulator.stats.max_per_second == 7
+    emulator.stats.reset()
+    assert emulator.stats.max_per_second == 0
+
+
+def test_fault_help_names_every_setting() -> None:
+    from dataclasses import fields
+
+    from pipeline.emulator.faults import FAULT_HELP
+
+    for field in fields(FaultConfig):
+        assert field.name.replace("_", "-") in FAULT_HELP or field.name in FAULT_HELP, field.name
