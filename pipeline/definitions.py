@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from pipeline.defs.assets import cloudglue_tables, raw_extract_jobs
+from pipeline.defs.assets import cloudglue_days
 from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.defs.schedules import previous_day_schedule
@@ -10,7 +10,7 @@ from pipeline.defs.sensors import completed_jobs_sensor
 from pipeline.settings import API_KEY_ENV
 
 defs = dg.Definitions(
-    assets=[raw_extract_jobs, cloudglue_tables],
+    assets=[cloudglue_days],
     jobs=[cloudglue_daily_job],
     schedules=[previous_day_schedule],
     sensors=[completed_jobs_sensor],

@@ -1,9 +1,9 @@
 """Progress and summary of a command-line sync.
 
-The CLI runs each day through the Dagster assets in-process; the landing asset cannot take a
+The CLI runs ranges of days through the Dagster assets in-process; the assets cannot take a
 callback through Dagster's config, so the CLI installs a :class:`ProgressReporter` in a context
-variable (:func:`reporting`) and ``raw_extract_jobs`` passes :func:`current_reporter` as
-``land_day``'s ``progress`` callback. Runs started by ``dagster dev`` have no reporter and report
+variable (:func:`reporting`) and the assets pass :func:`current_reporter` as ``sync_range``'s
+``progress`` callback. Runs started by ``dagster dev`` have no reporter and report
 nothing. The reporter writes to stderr: one live line redrawn in place on a terminal, plain lines
 every few seconds otherwise (logs, CI), and a line per finished day either way.
 """
@@ -60,7 +60,8 @@ class DaySummary:
 
 
 class ProgressReporter:
-    """Receives ``land_day`` events (``listed``, ``fetched``) plus day starts and ends.
+    """Receives ``sync_range`` events (``listed`` per day, ``fetched`` per job) plus the start of
+    each span of days and the end of each day.
 
     Thread-safe: the callback may be called from any thread. ``live`` defaults to whether the
     stream is a terminal; ``interval`` is the seconds between plain lines when not live.
@@ -82,8 +83,8 @@ class ProgressReporter:
         self._started = clock()
         self._last_print = float("-inf")
         self._days_total = 0
-        self._day_index = 0
-        self._day: dt.date | None = None
+        self._days_done = 0
+        self._span = ""
         self._listed = 0
         self._to_fetch: int | None = None
         self._fetched = 0
@@ -97,10 +98,10 @@ class ProgressReporter:
             self._days_total = days_total
             self._started = self.clock()
 
-    def start_day(self, day: dt.date) -> None:
+    def start_span(self, first: dt.date, last: dt.date) -> None:
+        """A run over the days ``first..last`` begins: its counters start from zero."""
         with self._lock:
-            self._day_index += 1
-            self._day = day
+            self._span = str(first) if first == last else f"{first}..{last}"
             self._listed = self._fetched = self._segments = 0
             self._to_fetch = None
             if self.live:
@@ -109,8 +110,8 @@ class ProgressReporter:
     def __call__(self, event: str, data: dict[str, Any]) -> None:
         with self._lock:
             if event == "listed":
-                self._listed = int(data.get("listed", 0))
-                self._to_fetch = int(data.get("to_fetch", 0))
+                self._listed += int(data.get("listed", 0))
+                self._to_fetch = (self._to_fetch or 0) + int(data.get("to_fetch", 0))
             elif event == "fetched":
                 self._fetched += 1
                 self._segments += int(data.get("segments", 0))
@@ -122,6 +123,7 @@ class ProgressReporter:
 
     def finish_day(self, summary: DaySummary) -> None:
         with self._lock:
+            self._days_done += 1
             state = "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
             self._write_line(
                 f"{summary.day} {state}: {summary.listed} jobs listed, {summary.fetched} fetched, "
@@ -137,7 +139,7 @@ class ProgressReporter:
 
     def _status(self) -> str:
         elapsed = max(self.clock() - self._started, 1e-9)
-        head = f"[{self._day_index}/{self._days_total}] {self._day}"
+        head = f"[{self._days_done}/{self._days_total} days] {self._span}"
         if self._to_fetch is None:
             return f"{head}  listing..."
         return (

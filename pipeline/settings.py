@@ -61,3 +61,9 @@ def start_date_text() -> str:
 def lookback_days() -> int:
     """CLOUDGLUE_SENSOR_LOOKBACK_DAYS, at least 1."""
     return max(1, int(os.environ.get(LOOKBACK_DAYS_ENV, DEFAULT_LOOKBACK_DAYS)))
+
+
+# Days per run, for `sync --from --to`, backfills and the sensor alike: one listing and one run's
+# start-up for up to a quarter of days, while a run's listing (held in memory) and the days whose
+# locks it holds stay bounded.
+DAYS_PER_RUN = 92

@@ -1,34 +1,39 @@
-"""Landing and building one day: the plain orchestration that the Dagster assets call.
+"""Syncing a range of UTC days: the one engine that the CLI, the Dagster assets and the sensor call.
 
-``land_day`` lists a UTC creation day, fetches every completed job not landed yet, and records the
-listing; ``build_day`` turns the landing into the six tables' partitions for that day. Neither
-knows about Dagster, so both are tested and benchmarked on their own.
+``sync_range`` lists the whole range once, compares each day with its landing, fetches every
+missing completed job of the range through the client's one in-flight limit, and builds and
+commits each day as soon as its jobs are landed, yielding a :class:`DayResult` per day. A day that
+fails (its jobs could not be landed, its build failed) is reported and does not stop the others.
+``land_day``, ``sync_day`` and ``build_day`` are the one-day forms. Nothing here knows Dagster.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import logging
 import os
-from collections import Counter, deque
-from collections.abc import Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pipeline.cloudglue.client import CloudglueClient
-from pipeline.cloudglue.errors import CloudglueError
+from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError, NotFoundError
 from pipeline.cloudglue.models import Job
-from pipeline.cloudglue.pages import JobJson
 from pipeline.progress import ProgressCallback
+from pipeline.quality import CheckOutcome, check_day
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
 from pipeline.storage.raw import Listing, RawStore, arriving_shards
 
-# Threads writing landed jobs while the client fetches the next ones.
-WRITERS = 4
+log = logging.getLogger("pipeline.sync")
 
 
 class LandingError(CloudglueError):
@@ -37,10 +42,12 @@ class LandingError(CloudglueError):
 
 @dataclass
 class LandingResult:
-    """What ``land_day`` did, for logs and Dagster metadata.
+    """What landing one day did, for logs and Dagster metadata.
 
-    ``skipped``: ``(job_id, reason)`` of every job the API showed but the day cannot hold: listed
-    without a usable ``created_at``, or deleted (404) between listing and fetching.
+    ``skipped``: ``(job_id, reason)`` of every job the API showed but the day cannot hold: deleted
+    (404) between listing and fetching, and, on the first day of a range, listed items that no day
+    can hold (no usable ``created_at``, or no job at all). ``requests``: the HTTP requests made
+    for this day's jobs (the range's listing requests are the range's, see ``RangeStats``).
     """
 
     day: dt.date
@@ -49,11 +56,395 @@ class LandingResult:
     already_landed: int
     skipped: list[tuple[str, str]] = field(default_factory=list)
     pruned: int = 0
-    client_stats: dict[str, Any] = field(default_factory=dict)
+    requests: int = 0
 
     @property
     def listed(self) -> int:
         return sum(self.jobs_by_status.values())
+
+
+@dataclass
+class DayResult:
+    """One day of a range: its landing, its committed partitions and check outcomes, or why it
+    failed. ``unchanged``: nothing changed upstream since the day was built, so nothing was done."""
+
+    day: dt.date
+    landing: LandingResult | None = None
+    built: DayWriteResult | None = None
+    checks: list[CheckOutcome] = field(default_factory=list)
+    error: BaseException | None = None
+    unchanged: bool = False
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class RangeStats:
+    """What the whole range cost: filled in while ``sync_range`` runs."""
+
+    listing_requests: int = 0
+    client: dict[str, Any] = field(default_factory=dict)
+
+
+# Jobs to fetch at least for a day's build to run beside its landing: its worker processes cost
+# about half a second of CPU each to start, which a small day does not pay back.
+OVERLAP_MIN_JOBS = 100
+# Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
+SHARD_MIN_BYTES = 2 * 2**20
+# Part of every build fingerprint: bump it when the tables built from the same landing change.
+BUILD_VERSION = "2"
+# Jobs failing one after another with no success between them: the API is down or refusing us,
+# and the rest of the range is not attempted (each job would spend its whole retry budget).
+MAX_FAILURES_IN_A_ROW = 16
+
+
+@dataclass
+class _Day:
+    """A day's plan: what the range listing showed for it and what is missing from its landing."""
+
+    day: dt.date
+    jobs: list[Job]
+    missing: list[str]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    listed_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    requests: int = 0
+    failures: list[tuple[str, BaseException]] = field(default_factory=list)
+
+    @property
+    def completed(self) -> int:
+        return sum(job.is_completed for job in self.jobs)
+
+
+def list_range(
+    client: CloudglueClient, days: Sequence[dt.date]
+) -> tuple[dict[dt.date, list[Job]], list[tuple[str, str]]]:
+    """The jobs of each of ``days`` from one listing of ``min(days)..max(days)``, and the listed
+    items no day can hold (``(job_id, reason)``: no usable ``created_at``, or no job)."""
+    wanted = set(days)
+    skipped_before = len(client.stats.snapshot()["skipped"])
+    jobs = client.list_jobs(min(days), max(days))
+    by_day: dict[dt.date, list[Job]] = {day: [] for day in sorted(wanted)}
+    for job in jobs:
+        created = job.created_date
+        if created in wanted:
+            by_day[created].append(job)
+    return by_day, [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
+
+
+def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWriteResult | None:
+    """The day's partitions when the landing matches ``jobs`` as listed now (same objects, every
+    completed one landed) and the partitions were built from that landing; else None."""
+    listing = store.read_listing(day)
+    if listing is None or len(listing.jobs) != len(jobs):
+        return None
+    if {job.job_id: job.raw for job in jobs} != {job["job_id"]: job for job in listing.jobs}:
+        return None
+    if any(job.is_completed and not store.has_job(day, job.job_id) for job in jobs):
+        return None
+    return built_day(store.root.parent, day, _build_fingerprint(store, day, listing), locked=True)
+
+
+def changed_days(
+    client: CloudglueClient, data_dir: Path, days: Sequence[dt.date]
+) -> tuple[list[dt.date], dict[dt.date, DayWriteResult]]:
+    """Which of ``days`` need a sync, from one listing: those whose jobs changed upstream since
+    they were built (or that were never built), and the partitions of the others. The first day
+    counts as changed while the listing holds items no day can hold: a sync reports them."""
+    by_day, unplaced = list_range(client, days)
+    store = RawStore(data_dir)
+    changed: list[dt.date] = []
+    unchanged: dict[dt.date, DayWriteResult] = {}
+    for day, jobs in by_day.items():
+        built = None if unplaced and day == min(days) else unchanged_build(store, day, jobs)
+        if built is None:
+            changed.append(day)
+        else:
+            unchanged[day] = built
+    return changed, unchanged
+
+
+def sync_range(
+    client: CloudglueClient,
+    data_dir: Path,
+    days: Iterable[dt.date],
+    *,
+    build: bool = True,
+    progress: ProgressCallback | None = None,
+    stats: RangeStats | None = None,
+) -> Iterator[DayResult]:
+    """Land (and with ``build``, build, commit and check) each of ``days``; yields each day's
+    result as it is done, not in day order.
+
+    Every day's lock is held from before the listing until the day is committed, so two syncs
+    whose listings differ cannot prune each other's just-landed jobs. The listing of a day is
+    written once all its jobs are landed: a run killed while fetching leaves the previous
+    listing, and the next run reuses every job already landed.
+    """
+    ordered = sorted(set(days))
+    if not ordered:
+        return
+    store = RawStore(data_dir)
+    stats = stats if stats is not None else RangeStats()
+    with contextlib.ExitStack() as locks:
+        for day in ordered:
+            locks.enter_context(store.day_lock(day))
+        requests_before = client.stats.requests
+        by_day, unplaced = list_range(client, ordered)
+        stats.listing_requests = client.stats.requests - requests_before
+        plans = {
+            day: _Day(day, jobs, [j.job_id for j in jobs if j.is_completed])
+            for day, jobs in by_day.items()
+        }
+        plans[ordered[0]].skipped += unplaced
+        for plan in plans.values():
+            plan.missing = [j for j in plan.missing if not store.has_job(plan.day, j)]
+            if progress:
+                progress(
+                    "listed",
+                    {"day": plan.day, "listed": len(plan.jobs), "to_fetch": len(plan.missing)},
+                )
+        yield from _Range(client, store, plans, build, progress).run()
+        stats.client = client.stats.snapshot()
+
+
+class _Range:
+    """The work of one ``sync_range`` call once it is listed (the caller holds the days' locks)."""
+
+    def __init__(
+        self,
+        client: CloudglueClient,
+        store: RawStore,
+        plans: dict[dt.date, _Day],
+        build: bool,
+        progress: ProgressCallback | None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self.data_dir = store.root.parent
+        self.plans = plans
+        self.build = build
+        self.progress = progress
+
+    def run(self) -> Iterator[DayResult]:
+        # Unchanged days first: they need nothing.
+        pending: list[_Day] = []
+        for plan in self.plans.values():
+            built = None
+            if self.build and not plan.missing and not plan.skipped:
+                built = unchanged_build(self.store, plan.day, plan.jobs)
+            if built is None:
+                pending.append(plan)
+                continue
+            yield DayResult(
+                plan.day,
+                landing=self._landing(plan, fetched=0, pruned=0),
+                built=built,
+                checks=check_day(self.data_dir, plan.day),
+                unchanged=True,
+            )
+        big = [p for p in pending if self.build and len(p.missing) >= OVERLAP_MIN_JOBS]
+        small = [p for p in pending if p not in big]
+        yield from self._small_days(small)
+        for plan in big:
+            yield self._big_day(plan)
+
+    # ---- the common parts --------------------------------------------------------------
+
+    def _landing(self, plan: _Day, *, fetched: int, pruned: int) -> LandingResult:
+        return LandingResult(
+            day=plan.day,
+            jobs_by_status=dict(Counter(job.status for job in plan.jobs)),
+            fetched=fetched,
+            already_landed=plan.completed - len(plan.missing),
+            skipped=list(plan.skipped),
+            pruned=pruned,
+            requests=plan.requests,
+        )
+
+    def _finish_landing(self, plan: _Day) -> LandingResult:
+        """Write the day's listing (its jobs as landed: deleted ones left out) and prune landed
+        jobs no longer listed; raises if a completed job could not be landed."""
+        gone = {job_id for job_id, _ in plan.skipped}
+        unlanded = [
+            j for j in plan.missing if j not in gone and not self.store.has_job(plan.day, j)
+        ]
+        if unlanded:
+            cause = f"; first error: {_describe(plan.failures[0][1])}" if plan.failures else ""
+            raise LandingError(
+                f"{plan.day}: {len(unlanded)} completed job(s) could not be landed, "
+                f"e.g. {unlanded[0]!r}{cause}"
+            )
+        plan.jobs = [job for job in plan.jobs if job.job_id not in gone]
+        self.store.write_listing(plan.day, [job.raw for job in plan.jobs], plan.listed_at)
+        pruned = self.store.prune(plan.day, [job.job_id for job in plan.jobs])
+        return self._landing(
+            plan, fetched=len(plan.missing) - len(gone & set(plan.missing)), pruned=len(pruned)
+        )
+
+    def _build_and_check(self, plan: _Day, landing: LandingResult) -> DayResult:
+        if not self.build:
+            return DayResult(plan.day, landing=landing)
+        built = build_day(self.data_dir, plan.day, locked=True)
+        return DayResult(plan.day, landing, built, check_day(self.data_dir, plan.day))
+
+    # ---- many small days: one pool of requests, days built as they land ------------------
+
+    def _small_days(self, plans: list[_Day]) -> Iterator[DayResult]:
+        if not plans:
+            return
+        day_of = {job_id: plan for plan in plans for job_id in plan.missing}
+        left = {plan.day: len(plan.missing) for plan in plans}
+        builds: dict[Future[DayResult], dt.date] = {}
+        with ThreadPoolExecutor(1, thread_name_prefix="day-build") as builder:
+
+            def landed(plan: _Day) -> None:
+                builds[builder.submit(self._commit_day, plan)] = plan.day
+
+            for plan in plans:
+                if not plan.missing:
+                    landed(plan)
+            for job_id, outcome in self._fetch_all(list(day_of)):
+                plan = day_of[job_id]
+                if isinstance(outcome, NotFoundError):
+                    plan.skipped.append((job_id, "not found (HTTP 404): deleted since listing?"))
+                elif isinstance(outcome, BaseException):
+                    plan.failures.append((job_id, outcome))
+                left[plan.day] -= 1
+                if left[plan.day] == 0:
+                    landed(plan)
+                yield from _done(builds)
+            while builds:
+                wait(builds, return_when=FIRST_COMPLETED)
+                yield from _done(builds)
+
+    def _commit_day(self, plan: _Day) -> DayResult:
+        started = time.monotonic()
+        try:
+            result = self._build_and_check(plan, self._finish_landing(plan))
+        except Exception as exc:
+            result = DayResult(plan.day, error=exc)
+        result.seconds = time.monotonic() - started
+        return result
+
+    def _fetch_all(self, job_ids: list[str]) -> Iterator[tuple[str, Any]]:
+        """``(job_id, landed JobJson or the exception)`` per job, as each finishes; at most the
+        client's concurrency in flight. Stops fetching (the rest fail with the last cause) after
+        ``MAX_FAILURES_IN_A_ROW`` failures in a row, or at once on an auth or config error."""
+        if not job_ids:
+            return
+        ids = iter(job_ids)
+        running: dict[Future[Any], str] = {}
+        failures_in_a_row = 0
+        stop: BaseException | None = None
+        lock = threading.Lock()
+        plans = {job_id: plan for plan in self.plans.values() for job_id in plan.missing}
+
+        def fetch(job_id: str) -> Any:
+            plan = plans[job_id]
+            job = self.client.fetch_job_json(job_id)
+            self.store.put_job_json(plan.day, job.job_id, job.body)
+            with lock:
+                plan.requests += max(1, -(-job.segments // self.client.page_size))
+            if self.progress:
+                self.progress(
+                    "fetched", {"day": plan.day, "job_id": job.job_id, "segments": job.segments}
+                )
+            return job
+
+        with ThreadPoolExecutor(self.client.max_concurrency, thread_name_prefix="land") as pool:
+            while True:
+                for job_id in ids if stop is None else ():
+                    running[pool.submit(fetch, job_id)] = job_id
+                    if len(running) >= self.client.max_concurrency:
+                        break
+                if not running:
+                    break
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job_id = running.pop(future)
+                    exc = future.exception()
+                    if exc is None or isinstance(exc, NotFoundError):
+                        failures_in_a_row = 0
+                        yield job_id, exc if exc is not None else future.result()
+                        continue
+                    failures_in_a_row += 1
+                    if isinstance(exc, AuthError | ConfigError) or (
+                        failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+                    ):
+                        stop = exc
+                    yield job_id, exc
+        for job_id in ids:  # not attempted once stopped
+            yield job_id, stop
+
+    # ---- a big day: its build runs beside its landing ----------------------------------
+
+    def _big_day(self, plan: _Day) -> DayResult:
+        """Build workers (one per CPU, each a run of job ids) start with the day's landing and
+        flatten each job as soon as it is landed; the tables equal ``build_day``'s."""
+        started = time.monotonic()
+        try:
+            shards = arriving_shards(
+                self.data_dir,
+                plan.day,
+                [job.raw for job in plan.jobs],
+                plan.missing,
+                build_workers(),
+            )
+            to_fetch = set(plan.missing)
+            # The shards' jobs in turn, so that every worker soon has its next job.
+            order = [
+                job["job_id"]
+                for run in itertools.zip_longest(*(shard.summaries for shard in shards))
+                for job in run
+                if job is not None and job["job_id"] in to_fetch
+            ]
+            with DayBuild(self.data_dir, plan.day, fetched_at=plan.listed_at, locked=True) as b:
+                b.start(shards, local_first=False)
+                for job_id, outcome in self._fetch_all(order):
+                    if isinstance(outcome, NotFoundError):
+                        plan.skipped.append(
+                            (job_id, "not found (HTTP 404): deleted since listing?")
+                        )
+                    elif isinstance(outcome, BaseException):
+                        plan.failures.append((job_id, outcome))
+                landing = self._finish_landing(plan)
+                listing = self.store.read_listing(plan.day)
+                built = b.finish(_build_fingerprint(self.store, plan.day, listing))
+            result = DayResult(plan.day, landing, built, check_day(self.data_dir, plan.day))
+        except Exception as exc:
+            result = DayResult(plan.day, error=exc)
+        result.seconds = time.monotonic() - started
+        return result
+
+
+def _done(builds: dict[Future[DayResult], dt.date]) -> Iterator[DayResult]:
+    for future in [f for f in builds if f.done()]:
+        del builds[future]
+        yield future.result()
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+# ---- one day ---------------------------------------------------------------------------------
+
+
+def _one_day(
+    client: CloudglueClient,
+    data_dir: Path,
+    day: dt.date,
+    *,
+    build: bool,
+    progress: ProgressCallback | None,
+) -> DayResult:
+    (result,) = sync_range(client, data_dir, [day], build=build, progress=progress)
+    if result.error is not None:
+        raise result.error
+    return result
 
 
 def land_day(
@@ -63,13 +454,10 @@ def land_day(
     *,
     progress: ProgressCallback | None = None,
 ) -> LandingResult:
-    """Land one day: list it, fetch the completed jobs not landed yet, write the listing.
-
-    The listing is written last, so a run killed while fetching leaves the previous listing in
-    place, and the next run reuses every job it had already landed.
-    """
-    with store.day_lock(day):
-        return _land(client, store, day, progress, build=False)[0]
+    """Land one day: list it, fetch the completed jobs not landed yet, write the listing."""
+    result = _one_day(client, store.root.parent, day, build=False, progress=progress)
+    assert result.landing is not None
+    return result.landing
 
 
 def sync_day(
@@ -79,114 +467,10 @@ def sync_day(
     *,
     progress: ProgressCallback | None = None,
 ) -> tuple[LandingResult, DayWriteResult]:
-    """``land_day`` then ``build_day``, overlapped when the day has many jobs to fetch.
-
-    The landing waits on the network and holds the GIL for parsing; the build needs CPU. So with
-    ``OVERLAP_MIN_JOBS`` or more jobs to fetch, build workers (one per CPU, each a run of job ids)
-    start with the landing and flatten each job as soon as it is landed. The tables are the same
-    as ``build_day``'s afterwards (same jobs, same order, same fingerprint); a failed landing
-    leaves the live partitions untouched.
-    """
-    store = RawStore(data_dir)
-    with store.day_lock(day):
-        landing, built = _land(client, store, day, progress, build=True)
-    return landing, built if built is not None else build_day(data_dir, day)
-
-
-# Jobs to fetch at least for the build to run beside the landing: its worker processes cost
-# about half a second of CPU each to start, which a small day does not pay back.
-OVERLAP_MIN_JOBS = 100
-
-
-def _land(
-    client: CloudglueClient,
-    store: RawStore,
-    day: dt.date,
-    progress: ProgressCallback | None,
-    *,
-    build: bool,
-) -> tuple[LandingResult, DayWriteResult | None]:
-    """The landing (and with ``build``, the overlapped build) of ``land_day``/``sync_day``. The
-    caller holds the day's lock from listing to pruning: two runs with different listings would
-    otherwise prune each other's just-landed jobs."""
-    listed_at = dt.datetime.now(dt.UTC)
-    # Counted from before the listing: jobs it cannot place on a day are skipped there.
-    skipped_before = len(client.stats.snapshot()["skipped"])
-    jobs = client.list_jobs(day, day)
-    completed = [job.job_id for job in jobs if job.is_completed]
-    missing = [job_id for job_id in completed if not store.has_job(day, job_id)]
-    if progress:
-        progress("listed", {"day": day, "listed": len(jobs), "to_fetch": len(missing)})
-
-    def land(order: list[str]) -> LandingResult:
-        fetched = _fetch(client, store, day, order, progress)
-        skipped = [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
-        gone = {job_id for job_id, _reason in skipped}
-        unlanded = [j for j in missing if j not in gone and not store.has_job(day, j)]
-        if unlanded:
-            raise LandingError(
-                f"{day}: {len(unlanded)} completed job(s) could not be landed, e.g. {unlanded[0]!r}"
-            )
-        kept = [job for job in jobs if job.job_id not in gone]
-        store.write_listing(day, [job.raw for job in kept], listed_at)
-        pruned = store.prune(day, [job.job_id for job in kept])
-        return LandingResult(
-            day=day,
-            jobs_by_status=dict(Counter(job.status for job in kept)),
-            fetched=fetched,
-            already_landed=len(completed) - len(missing),
-            skipped=skipped,
-            pruned=len(pruned),
-            client_stats=client.stats.snapshot(),
-        )
-
-    if not build or len(missing) < OVERLAP_MIN_JOBS:
-        return land(missing), None
-    data_dir = store.root.parent
-    shards = arriving_shards(data_dir, day, [job.raw for job in jobs], missing, build_workers())
-    # The shards' jobs in turn, so that every worker soon has its next job.
-    to_fetch = set(missing)
-    order = [
-        job["job_id"]
-        for run in itertools.zip_longest(*(shard.summaries for shard in shards))
-        for job in run
-        if job is not None and job["job_id"] in to_fetch
-    ]
-    with DayBuild(data_dir, day, fetched_at=listed_at, locked=True) as builder:
-        builder.start(shards, local_first=False)
-        landing = land(order)
-        listing = store.read_listing(day)
-        return landing, builder.finish(_build_fingerprint(store, day, listing))
-
-
-def _fetch(
-    client: CloudglueClient,
-    store: RawStore,
-    day: dt.date,
-    job_ids: list[str],
-    progress: ProgressCallback | None,
-) -> int:
-    """Fetch and land ``job_ids``; returns how many were landed (404s are skipped)."""
-    fetched = 0
-
-    def landed(write: Future[Any], job: JobJson) -> None:
-        nonlocal fetched
-        write.result()
-        fetched += 1
-        if progress:
-            progress("fetched", {"day": day, "job_id": job.job_id, "segments": job.segments})
-
-    # Writes (compress, fsync) run beside the fetching: done inline they held up taking the
-    # next finished job, so fewer requests were in flight. A few at most wait.
-    pending: deque[tuple[Future[Any], JobJson]] = deque()
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="land-write") as writers:
-        for job in client.fetch_jobs_json(job_ids):
-            pending.append((writers.submit(store.put_job_json, day, job.job_id, job.body), job))
-            while len(pending) > 2 * WRITERS or (pending and pending[0][0].done()):
-                landed(*pending.popleft())
-        while pending:
-            landed(*pending.popleft())
-    return fetched
+    """``sync_range`` of one day: its landing and its committed partitions (raises if it failed)."""
+    result = _one_day(client, data_dir, day, build=True, progress=progress)
+    assert result.landing is not None and result.built is not None
+    return result.landing, result.built
 
 
 def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict[str, str]:
@@ -208,63 +492,44 @@ def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict
     }
 
 
-# Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
-SHARD_MIN_BYTES = 2 * 2**20
-# Part of every build fingerprint: bump it when the tables built from the same landing change.
-BUILD_VERSION = "2"
-
-
 def _build_fingerprint(store: RawStore, day: dt.date, listing: Listing | None) -> str:
     """What a day's partitions record they were built from: the landing and the build version."""
     return f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
 
 
-def build_day(data_dir: Path, day: dt.date) -> DayWriteResult:
+def build_day(data_dir: Path, day: dt.date, *, locked: bool = False) -> DayWriteResult:
     """Rebuild the day's partitions of all six tables from its landing (bounded memory).
 
     A day whose landing has not changed since its last build (same listed jobs, same landed
     files) is not rebuilt: the result describes the partitions already there, which keep the
-    ``fetched_at`` of the build that wrote them.
+    ``fetched_at`` of the build that wrote them. ``locked``: the caller holds the day's lock.
     """
     store = RawStore(data_dir)
     listing = store.read_listing(day)
     fingerprint = _build_fingerprint(store, day, listing)
-    built = built_day(data_dir, day, fingerprint)
+    built = built_day(data_dir, day, fingerprint, locked=locked)
     if built is not None:
         return built
     if listing is None:
         return write_day(
-            data_dir, day, [], fetched_at=dt.datetime.now(dt.UTC), fingerprint=fingerprint
+            data_dir,
+            day,
+            [],
+            fetched_at=dt.datetime.now(dt.UTC),
+            fingerprint=fingerprint,
+            locked=locked,
         )
     # A worker process costs about half a second to start: worth it for big days only.
     workers = min(build_workers(), 1 + store.landed_bytes(day) // SHARD_MIN_BYTES)
     shards = store.day_shards(day, listing, workers)
     return write_day_shards(
-        data_dir, day, shards, fetched_at=listing.listed_at, fingerprint=fingerprint
+        data_dir,
+        day,
+        shards,
+        fetched_at=listing.listed_at,
+        fingerprint=fingerprint,
+        locked=locked,
     )
-
-
-def unchanged_day(client: CloudglueClient, data_dir: Path, day: dt.date) -> DayWriteResult | None:
-    """The day's partitions when nothing changed upstream since they were built, else None.
-
-    Unchanged means: the API lists exactly the jobs of the landing (same objects), every completed
-    one is landed, nothing was skipped, and the partitions were built from that landing. Costs the
-    listing requests only, so a re-sync of quiet days needs no run at all.
-    """
-    store = RawStore(data_dir)
-    listing = store.read_listing(day)
-    if listing is None:
-        return None
-    skipped_before = len(client.stats.snapshot()["skipped"])
-    jobs = client.list_jobs(day, day)
-    if len(client.stats.snapshot()["skipped"]) != skipped_before:
-        return None  # a run reports the skipped jobs again
-    listed = {job.job_id: job.raw for job in jobs}
-    if listed != {job["job_id"]: job for job in listing.jobs}:
-        return None
-    if any(job.is_completed and not store.has_job(day, job.job_id) for job in jobs):
-        return None
-    return built_day(data_dir, day, _build_fingerprint(store, day, listing))
 
 
 def build_workers() -> int:

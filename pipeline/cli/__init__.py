@@ -17,7 +17,7 @@ from pipeline.cli.common import CliError, check_days, ensure_dagster_home
 from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
 from pipeline.cli.dev import dev_command
 from pipeline.cli.query import connect, format_rows, view_statements
-from pipeline.cli.sync import RUN_CONFIG, failure_cause, sync_days
+from pipeline.cli.sync import RUN_CONFIG, failure_causes, sync_days
 
 __all__ = [
     "DEMO_DAYS",
@@ -31,7 +31,7 @@ __all__ = [
     "connect",
     "dev_command",
     "ensure_dagster_home",
-    "failure_cause",
+    "failure_causes",
     "format_rows",
     "main",
     "sync_days",

@@ -1,5 +1,6 @@
 """``cloudglue-pipeline sync``: materialize UTC days through the Dagster assets, in-process on the
-DAGSTER_HOME instance, skipping days with nothing new upstream."""
+DAGSTER_HOME instance, in as few ranged runs as the backfill policy allows, skipping days with
+nothing new upstream."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import gc
 import sys
 import time
 import warnings
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,9 +44,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="land UTC days of Cloudglue extract jobs as Parquet (default: yesterday and today)",
         description=(
             "Materialize the day partitions --from..--to (inclusive, UTC) through the Dagster "
-            "assets, one run per day, on the Dagster instance at DAGSTER_HOME (default "
+            f"assets, one run per {settings.DAYS_PER_RUN} days at most (days with nothing new "
+            "upstream need none), on the Dagster instance at DAGSTER_HOME (default "
             "./.dagster_home), so `make dev` shows the runs. Needs CLOUDGLUE_API_KEY. "
-            "Exit status: 0 done, 1 failed (the cause is printed), 2 usage error."
+            "A day that fails does not stop the others. "
+            "Exit status: 0 done, 1 a day failed (each cause is printed), 2 usage error."
         ),
     )
     p.add_argument(
@@ -92,77 +96,110 @@ def _metadata_value(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def _day_summary(day: dt.date, result: Any, seconds: float) -> DaySummary:
-    summary = DaySummary(day=day, seconds=seconds, ok=result.success)
+def _span_summaries(days: Sequence[dt.date], result: Any) -> dict[dt.date, DaySummary]:
+    """Each day's summary from a ranged run's events: its materializations and check
+    evaluations carry the day's partition; a day without them failed."""
+    from pipeline.defs.assets import RAW_ASSET
+
+    summaries = {day: DaySummary(day=day, seconds=0.0, ok=False) for day in days}
     for event in result.get_asset_materialization_events():
+        summary = summaries.get(dt.date.fromisoformat(event.partition))
+        if summary is None:
+            continue
         key = event.asset_key.to_user_string()
         md = {k: _metadata_value(v) for k, v in event.materialization.metadata.items()}
-        if key == "raw_extract_jobs":
+        if key == RAW_ASSET:
+            summary.ok = True
             summary.listed = int(md.get("jobs_listed", 0))
             summary.by_status = dict(md.get("jobs_by_status") or {})
             summary.fetched = int(md.get("jobs_fetched", 0))
             summary.already_landed = int(md.get("jobs_already_landed", 0))
             summary.skipped_jobs = list(md.get("skipped_jobs") or [])
+            summary.seconds = float(md.get("seconds", 0.0))
+            summary.unchanged = bool(md.get("unchanged", False))
         elif key == "segment_entities":
             summary.segment_rows = int(md.get("dagster/row_count", 0))
-    summary.failed_checks = sorted(
-        f"{e.asset_key.to_user_string()}.{e.check_name}"
-        for e in result.get_asset_check_evaluations()
-        if not e.passed
-    )
-    return summary
+    for evaluation in result.get_asset_check_evaluations():
+        summary = summaries.get(dt.date.fromisoformat(evaluation.partition))
+        if summary is not None and not evaluation.passed:
+            summary.failed_checks.append(
+                f"{evaluation.asset_key.to_user_string()}.{evaluation.check_name}"
+            )
+    for summary in summaries.values():
+        summary.failed_checks.sort()
+    return summaries
 
 
 def _probe_client(options: ApiOptions) -> CloudglueClient:
     """A client for the unchanged-day probe: one attempt per request, since a failing probe only
-    means the day gets its run, and the run does the retrying (and reports the cause)."""
+    means the days get their runs, and the runs do the retrying (and report the cause)."""
     return client_for(dataclasses.replace(options, max_retries=0))
 
 
-def _unchanged_summary(probe: CloudglueClient, data_dir: Path, day: dt.date) -> DaySummary | None:
-    """The summary of a day that needs no run, or None (also when the probe itself fails: the
-    run then reports the cause)."""
+def _probe(
+    probe: CloudglueClient, data_dir: Path, days: Sequence[dt.date]
+) -> tuple[list[dt.date], dict[dt.date, DaySummary]]:
+    """One listing of ``days``: the days that need a run, and the summaries of the others (none
+    when the probe itself fails: the runs then report the cause)."""
     from pipeline.cloudglue.errors import CloudglueError
     from pipeline.quality import check_day
     from pipeline.storage.raw import RawStore
-    from pipeline.sync import unchanged_day
+    from pipeline.sync import changed_days
 
     try:
-        built = unchanged_day(probe, data_dir, day)
+        changed, unchanged = changed_days(probe, data_dir, days)
     except CloudglueError:
-        return None
-    if built is None:
-        return None
-    listing = RawStore(data_dir).read_listing(day)
-    by_status: dict[str, int] = {}
-    for job in listing.jobs if listing else ():
-        by_status[job.get("status")] = by_status.get(job.get("status"), 0) + 1
-    return DaySummary(
-        day=day,
-        seconds=0.0,
-        listed=sum(by_status.values()),
-        by_status=by_status,
-        already_landed=by_status.get("completed", 0),
-        segment_rows=built.tables["segment_entities"].rows,
-        failed_checks=sorted(
-            f"{o.table}.{o.name}" for o in check_day(data_dir, day) if not o.passed
-        ),
-        unchanged=True,
-    )
+        return list(days), {}
+    store = RawStore(data_dir)
+    summaries = {}
+    for day, built in unchanged.items():
+        listing = store.read_listing(day)
+        by_status = dict(Counter(job.get("status") for job in (listing.jobs if listing else ())))
+        summaries[day] = DaySummary(
+            day=day,
+            seconds=0.0,
+            listed=sum(by_status.values()),
+            by_status=by_status,
+            already_landed=by_status.get("completed", 0),
+            segment_rows=built.tables["segment_entities"].rows,
+            failed_checks=sorted(
+                f"{o.table}.{o.name}" for o in check_day(data_dir, day) if not o.passed
+            ),
+            unchanged=True,
+        )
+    return changed, summaries
+
+
+def run_spans(days: Sequence[dt.date], per_run: int) -> list[list[dt.date]]:
+    """``days`` cut into runs: runs of consecutive days, at most ``per_run`` days each."""
+    spans: list[list[dt.date]] = []
+    for day in sorted(days):
+        span = spans[-1] if spans else None
+        if span and day - span[-1] == dt.timedelta(days=1) and len(span) < per_run:
+            span.append(day)
+        else:
+            spans.append([day])
+    return spans
 
 
 def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0]
 
 
-def failure_cause(day: dt.date, result: Any) -> str:
-    """One line saying why a day's run failed, from its step failure event."""
+def failure_causes(days: Sequence[dt.date], result: Any) -> dict[dt.date, str]:
+    """One line per failed day of a run saying why, from its step failure event: the days the
+    assets named (each with its cause), or every day of the run with the step's error."""
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
             continue
         data = event.step_failure_data
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            return _first_line(data.user_failure_data.description)
+        user = data.user_failure_data
+        if user is not None:
+            named = _metadata_value(user.metadata.get("failed_days")) if user.metadata else None
+            if isinstance(named, dict) and named:
+                return {dt.date.fromisoformat(day): cause for day, cause in named.items()}
+            if user.description:
+                return dict.fromkeys(days, _first_line(user.description))
         error = data.error
         while (
             error is not None and error.cause is not None and error.cls_name.startswith("Dagster")
@@ -173,8 +210,11 @@ def failure_cause(day: dt.date, result: Any) -> str:
             first = _first_line(error.message)
             head, sep, rest = first.partition(": ")
             message = rest if sep and head.rsplit(".", 1)[-1] == error.cls_name else first
-            return f"{day}: {error.cls_name}: {message}"
-    return f"{day}: the run failed; open it in the Dagster UI (`make dev`) for the details"
+            return {day: f"{day}: {error.cls_name}: {message}" for day in days}
+    return {
+        day: f"{day}: the run failed; open it in the Dagster UI (`make dev`) for the details"
+        for day in days
+    }
 
 
 # Dagster's console logs would drown the progress line; the CLI prints the cause itself.
@@ -202,19 +242,23 @@ def _long_lived_objects() -> Iterator[None]:
             gc.enable()
 
 
-def _day_runner(
+def _span_runner(
     stack: contextlib.ExitStack, data_dir: Path, options: ApiOptions
-) -> Callable[[dt.date], Any]:
-    """A function running one day's partition of the assets in-process on the DAGSTER_HOME
-    instance (opened on ``stack``); returns the run's result."""
+) -> Callable[[list[dt.date]], Any]:
+    """A function running one span of days of the assets in-process on the DAGSTER_HOME
+    instance (opened on ``stack``) as one ranged run; returns the run's result."""
     with _long_lived_objects():
         import dagster as dg
+        from dagster._core.storage.tags import (
+            ASSET_PARTITION_RANGE_END_TAG,
+            ASSET_PARTITION_RANGE_START_TAG,
+        )
 
         # Beta/preview notes about our own definitions are for their authors, not this output.
         for category in (dg.BetaWarning, dg.PreviewWarning):
             warnings.simplefilter("ignore", category)
 
-        from pipeline.defs.assets import RETRIES_TAG, cloudglue_tables, raw_extract_jobs
+        from pipeline.defs.assets import RETRIES_TAG, cloudglue_days
         from pipeline.defs.resources import CloudglueResource, DataDirResource
 
         resources = {
@@ -225,14 +269,17 @@ def _day_runner(
         }
         instance = stack.enter_context(dg.DagsterInstance.get())
 
-    def run(day: dt.date) -> Any:
+    def run(span: list[dt.date]) -> Any:
         return dg.materialize(
-            [raw_extract_jobs, cloudglue_tables],
-            partition_key=day.isoformat(),
+            [cloudglue_days],
             instance=instance,
             resources=resources,
             run_config=RUN_CONFIG,
-            tags={RETRIES_TAG: "off"},
+            tags={
+                RETRIES_TAG: "off",
+                ASSET_PARTITION_RANGE_START_TAG: span[0].isoformat(),
+                ASSET_PARTITION_RANGE_END_TAG: span[-1].isoformat(),
+            },
             raise_on_error=False,
         )
 
@@ -247,14 +294,14 @@ def sync_days(
     quiet: bool = False,
     force: bool = False,
 ) -> tuple[bool, list[DaySummary]]:
-    """Materialize each day through the Dagster assets, one in-process run per day.
+    """Materialize ``days`` through the Dagster assets in ranged in-process runs.
 
-    A day with nothing new upstream since it was built needs no run (a run costs ~1 s of Dagster
-    bookkeeping even then): it is listed, found unchanged and reported so, unless ``force``.
-
-    Stops at the first failed day (its cause is printed) and prints the summary of the days run.
-    Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches Dagster only as an
-    EnvVar, never in the run config or the event log.
+    One listing of all the days first finds those with nothing new upstream since they were
+    built: they need no run (a run costs Dagster's bookkeeping even then) and are reported
+    unchanged, unless ``force``. The other days run in spans of consecutive days, at most
+    ``DAYS_PER_RUN`` per run. A failed day does not stop the others; every failed day's cause
+    is printed at the end. Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches
+    Dagster only as an EnvVar, never in the run config or the event log.
     """
     with _long_lived_objects():
         # What the probe and the runs import besides Dagster (pyarrow, numpy, ...).
@@ -262,50 +309,52 @@ def sync_days(
         import pipeline.sync  # noqa: F401
 
     reporter = None if quiet else ProgressReporter(sys.stderr)
-    summaries: list[DaySummary] = []
+    summaries: dict[dt.date, DaySummary] = {}
+    causes: dict[dt.date, str] = {}
     started = time.monotonic()
-    cause: str | None = None
     with contextlib.ExitStack() as stack:
         stack.enter_context(reporting(reporter))
-        probe = stack.enter_context(_probe_client(options))
-        # Dagster (about a second to import and open the instance) only once a day needs a run:
-        # a sync of days with nothing new upstream needs none.
-        run_day: Callable[[dt.date], Any] | None = None
         if reporter:
             reporter.start(len(days))
-        for day in days:
+        if force:
+            to_run = list(days)
+        else:
+            with _probe_client(options) as probe:
+                to_run, summaries = _probe(probe, data_dir, days)
             if reporter:
-                reporter.start_day(day)
-            day_started = time.monotonic()
-            summary = None if force else _unchanged_summary(probe, data_dir, day)
-            if summary is not None:
-                summary.seconds = time.monotonic() - day_started
-                summaries.append(summary)
-                if reporter:
-                    reporter.finish_day(summary)
-                continue
-            if run_day is None:
-                setup_started = time.monotonic()
-                run_day = _day_runner(stack, data_dir, options)
-                # A day's seconds leave out Dagster's start-up (the total includes it).
-                day_started += time.monotonic() - setup_started
-            result = run_day(day)
-            summary = _day_summary(day, result, time.monotonic() - day_started)
-            summaries.append(summary)
+                for day in sorted(summaries):
+                    reporter.finish_day(summaries[day])
+        # Dagster (about a second to import and open the instance) only once a day needs a run.
+        run_span = _span_runner(stack, data_dir, options) if to_run else None
+        for span in run_spans(to_run, settings.DAYS_PER_RUN):
+            assert run_span is not None
             if reporter:
-                reporter.finish_day(summary)
+                reporter.start_span(span[0], span[-1])
+            result = run_span(span)
+            outcome = _span_summaries(span, result)
             if not result.success:
-                cause = failure_cause(day, result)
-                break
+                named = failure_causes(span, result)
+                for day, summary in outcome.items():
+                    if not summary.ok:
+                        causes[day] = named.get(day) or f"{day}: failed (see the run's log)"
+            for day in span:
+                summaries[day] = outcome[day]
+                if reporter:
+                    reporter.finish_day(outcome[day])
     if reporter:
         reporter.close()
+    ordered = [summaries[day] for day in sorted(summaries)]
     if not quiet:
-        print(render_summary(summaries, time.monotonic() - started), flush=True)
-    if cause is not None:
+        print(render_summary(ordered, time.monotonic() - started), flush=True)
+    # A run that failed as a whole (a wrong key) gives each of its days the same line: once.
+    for cause in dict.fromkeys(causes[day] for day in sorted(causes)):
         print(f"error: {cause}", file=sys.stderr)
+    if causes:
+        failed = sorted(causes)
         print(
-            f"re-run from the failed day: cloudglue-pipeline sync --from {summaries[-1].day} "
-            f"--to {days[-1]}",
+            f"{len(failed)} day(s) failed; the other days are committed. Re-run them (landed "
+            f"jobs are not fetched again): cloudglue-pipeline sync --from {failed[0]} "
+            f"--to {failed[-1]}",
             file=sys.stderr,
         )
-    return cause is None, summaries
+    return not causes, ordered

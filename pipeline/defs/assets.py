@@ -1,101 +1,211 @@
-"""The raw landing asset and the six table assets built from it, one UTC day per partition."""
+"""The raw landing and the six tables built from it: one multi-asset, one UTC day per partition.
 
+A run covers a range of days (``DAYS_PER_RUN`` at most, see the backfill policy) and calls
+``pipeline.sync.sync_range`` once for all of them. Each day is recorded as a one-day run would
+record it: an ``AssetMaterialization`` per asset with the day's own metadata and an
+``AssetCheckEvaluation`` per check, both on the day's partition, emitted as the day commits. A
+day that fails does not stop the others; the step fails at the end naming every failed day, and
+Dagster marks exactly those days' partitions failed.
+"""
+
+import datetime as dt
 from collections.abc import Iterator
 from typing import Any
 
 import dagster as dg
 
 from pipeline.cloudglue.errors import AuthError, ConfigError
-from pipeline.defs.checks import CHECK_SPECS, check_results
+from pipeline.defs.checks import CHECK_SPECS, check_evaluations
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.progress import current_reporter
+from pipeline.quality import check_day
+from pipeline.settings import DAYS_PER_RUN
 from pipeline.storage.raw import RawStore
-from pipeline.sync import build_day, land_day, sync_day
+from pipeline.sync import DayResult, RangeStats, build_day, sync_range
 from pipeline.tables import TABLE_DESCRIPTIONS, TABLE_NAMES
 
 GROUP = "cloudglue"
+RAW_ASSET = "raw_extract_jobs"
 
 # Transient failures the client's own retries could not absorb (an API outage) get two more
-# chances a few minutes apart; a day that keeps failing then shows red in the UI.
+# chances a few minutes apart; days already committed are found unchanged and cost a listing.
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-# One run per day: a failing day fails alone, retries alone and is re-run alone.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
-# Runs that call the API share one pool, so a 30-day backfill does not multiply our rate.
+# A run takes up to DAYS_PER_RUN days: a backfill of a year is a few runs, each one listing of
+# its range and one pool of requests, while each day still shows on its own partition.
+BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
+# Runs that call the API share one pool, so a backfill's runs do not multiply our rate.
 API_POOL = "cloudglue_api"
 # A run tagged with this set to "off" fails at once instead of retrying (the CLI sets it: the
 # client has already retried each request, and a person is waiting).
 RETRIES_TAG = "cloudglue/dagster_retries"
 
 
-def _step_failure(context: dg.AssetExecutionContext, day: object, exc: Exception) -> dg.Failure:
-    """A failure naming the day and the error; the RetryPolicy applies unless the run's
-    RETRIES_TAG is "off" (a person is waiting: fail at once, not after minutes of retries)."""
-    return dg.Failure(
-        description=f"{day}: {type(exc).__name__}: {exc}",
-        allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
-    )
-
-
-@dg.asset(
-    group_name=GROUP,
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            RAW_ASSET,
+            group_name=GROUP,
+            kinds={"python", "json"},
+            partitions_def=daily_partitions,
+            skippable=True,
+            description=(
+                "Every extract job created on the day, as listed by the Cloudglue API, and the "
+                "complete JSON of each completed job (zstd) under <data_dir>/raw/. A landed job "
+                "is never downloaded again. `requests` counts the day's job pages; the listing "
+                "of the run's range is in the run's log."
+            ),
+        ),
+        *(
+            dg.AssetSpec(
+                name,
+                deps=[RAW_ASSET],
+                group_name=GROUP,
+                description=TABLE_DESCRIPTIONS[name],
+                kinds={"parquet", "duckdb"},
+                partitions_def=daily_partitions,
+                skippable=True,
+            )
+            for name in TABLE_NAMES
+        ),
+    ],
+    check_specs=CHECK_SPECS,
     partitions_def=daily_partitions,
-    kinds={"python", "json"},
+    can_subset=True,
     retry_policy=RETRY_POLICY,
     backfill_policy=BACKFILL_POLICY,
     pool=API_POOL,
-    description=(
-        "Every extract job created on the day, as listed by the Cloudglue API, and the complete "
-        "JSON of each completed job (zstd) under <data_dir>/raw/. A landed job is never "
-        "downloaded again. In a run that also materializes the tables, they are built while "
-        "the jobs land."
-    ),
 )
-def raw_extract_jobs(
+def cloudglue_days(
     context: dg.AssetExecutionContext, cloudglue: CloudglueResource, data_dir: DataDirResource
-) -> dg.MaterializeResult:
-    day = partition_day(context.partition_key)
-    store = RawStore(data_dir.root)
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """Lands the run's days (when raw_extract_jobs is selected) and builds their tables (when
+    any table is), each day committed atomically per table as soon as its jobs are landed."""
+    days = [partition_day(key) for key in context.partition_keys]
+    selected = {key.to_user_string() for key in context.selected_asset_keys}
+    checks = context.selected_asset_check_keys
+    land = RAW_ASSET in selected
+    tables = [name for name in TABLE_NAMES if name in selected]
+    failed: list[DayResult] = []
+    stats = RangeStats()
     try:
-        with cloudglue.get_client() as client:
-            if _tables_in_run(context):
-                # The tables step then finds them built from this landing and only reports.
-                result, _ = sync_day(client, data_dir.root, day, progress=current_reporter())
-            else:
-                result = land_day(client, store, day, progress=current_reporter())
+        if land:
+            with cloudglue.get_client() as client:
+                results = sync_range(
+                    client,
+                    data_dir.root,
+                    days,
+                    build=bool(tables),
+                    progress=current_reporter(),
+                    stats=stats,
+                )
+                for result in results:
+                    yield from _day_events(context, data_dir, result, land, tables, checks, failed)
+        else:
+            for day in days:
+                result = _rebuild(data_dir, day)
+                yield from _day_events(context, data_dir, result, land, tables, checks, failed)
     except (AuthError, ConfigError) as exc:
         # Waiting will not fix a wrong key or URL.
-        raise dg.Failure(description=f"{day}: {exc}", allow_retries=False) from None
+        raise dg.Failure(description=f"{_span(days)}: {exc}", allow_retries=False) from None
     except Exception as exc:
-        raise _step_failure(context, day, exc) from exc
-    stats = result.client_stats
-    for job_id, reason in result.skipped:
-        context.log.warning(f"skipped job {job_id!r}: {reason}")
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(store.day_dir(day))),
-            "jobs_listed": result.listed,
-            "jobs_by_status": dict(sorted(result.jobs_by_status.items())),
-            "jobs_fetched": result.fetched,
-            "jobs_already_landed": result.already_landed,
-            "jobs_skipped": len(result.skipped),
-            "skipped_jobs": dg.MetadataValue.json(skipped_lines(result.skipped)),
-            "jobs_pruned": result.pruned,
-            "requests": stats.get("requests", 0),
-            "retries": dict(stats.get("retries_by_cause", {})),
-            "bytes_downloaded": stats.get("bytes_received", 0),
-            "backoff_seconds": round(stats.get("backoff_seconds", 0.0), 3),
-        }
-    )
+        # The range could not be listed (an outage the client's retries did not absorb).
+        message = (str(exc).strip().splitlines() or [""])[0]
+        raise dg.Failure(
+            description=f"{_span(days)}: {type(exc).__name__}: {message}",
+            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
+        ) from exc
+    if land:
+        client = stats.client
+        context.log.info(
+            f"{_span(days)}: listed in {stats.listing_requests} request(s); "
+            f"{client.get('requests', 0)} requests in all, "
+            f"{client.get('bytes_received', 0)} bytes, retries {client.get('retries_by_cause', {})}, "
+            f"{client.get('backoff_seconds', 0.0):.1f} s of backoff"
+        )
+    if failed:
+        causes = {str(r.day): _cause(r) for r in sorted(failed, key=lambda r: r.day)}
+        raise dg.Failure(
+            description=f"{len(failed)} of {len(days)} day(s) failed: "
+            + "; ".join(causes.values()),
+            metadata={"failed_days": dg.MetadataValue.json(causes)},
+            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
+        )
 
 
-def _tables_in_run(context: dg.AssetExecutionContext) -> bool:
-    """Whether this run materializes the tables too: then they are built beside the landing
-    (``sync_day``), which saves most of the build's time on a big day."""
-    selected = context.job_def.asset_layer.selected_asset_keys
-    return any(dg.AssetKey(name) in selected for name in TABLE_NAMES)
+def _cause(result: DayResult) -> str:
+    """One line: the day, the error's type and the first line of its message."""
+    message = (str(result.error).strip().splitlines() or [""])[0]
+    return f"{result.day}: {type(result.error).__name__}: {message}"
+
+
+def _rebuild(data_dir: DataDirResource, day: dt.date) -> DayResult:
+    """A day's tables rebuilt from its landing, with no API call (raw_extract_jobs unselected)."""
+    try:
+        built = build_day(data_dir.root, day)
+        return DayResult(day, built=built, checks=check_day(data_dir.root, day))
+    except Exception as exc:
+        return DayResult(day, error=exc)
+
+
+def _span(days: list[dt.date]) -> str:
+    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
+
+
+def _day_events(
+    context: dg.AssetExecutionContext,
+    data_dir: DataDirResource,
+    result: DayResult,
+    land: bool,
+    tables: list[str],
+    checks: Any,
+    failed: list[DayResult],
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+    """The day's materializations and check evaluations, or its failure logged (and kept)."""
+    partition = result.day.isoformat()
+    if result.error is not None:
+        failed.append(result)
+        context.log.error(_cause(result))
+        return
+    if land and result.landing is not None:
+        landing = result.landing
+        for job_id, reason in landing.skipped:
+            context.log.warning(f"{partition}: skipped job {job_id!r}: {reason}")
+        yield dg.AssetMaterialization(
+            asset_key=RAW_ASSET,
+            partition=partition,
+            metadata={
+                "path": dg.MetadataValue.path(str(RawStore(data_dir.root).day_dir(result.day))),
+                "jobs_listed": landing.listed,
+                "jobs_by_status": dict(sorted(landing.jobs_by_status.items())),
+                "jobs_fetched": landing.fetched,
+                "jobs_already_landed": landing.already_landed,
+                "jobs_skipped": len(landing.skipped),
+                "skipped_jobs": dg.MetadataValue.json(skipped_lines(landing.skipped)),
+                "jobs_pruned": landing.pruned,
+                "requests": landing.requests,
+                "unchanged": result.unchanged,
+                "seconds": round(result.seconds, 3),
+            },
+        )
+    if result.built is not None:
+        for name in tables:
+            table = result.built.tables[name]
+            yield dg.AssetMaterialization(
+                asset_key=name,
+                partition=partition,
+                metadata={
+                    "dagster/row_count": table.rows,
+                    "dagster/column_schema": _column_schema(table.schema),
+                    "path": dg.MetadataValue.path(str(table.path)),
+                    "jobs": result.built.jobs,
+                    "files": table.files,
+                    "preview": dg.MetadataValue.md(table.preview_markdown),
+                },
+            )
+        yield from check_evaluations(result.checks, result.day, checks)
 
 
 # Enough to act on without making one run's metadata huge (job ids may be 500 characters).
@@ -113,45 +223,3 @@ def skipped_lines(skipped: list[tuple[str, str]]) -> list[str]:
 
 def _column_schema(schema: Any) -> dg.TableSchema:
     return dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema])
-
-
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            name,
-            deps=[raw_extract_jobs],
-            group_name=GROUP,
-            description=TABLE_DESCRIPTIONS[name],
-            kinds={"parquet", "duckdb"},
-            partitions_def=daily_partitions,
-        )
-        for name in TABLE_NAMES
-    ],
-    check_specs=CHECK_SPECS,
-    partitions_def=daily_partitions,
-    retry_policy=RETRY_POLICY,
-    backfill_policy=BACKFILL_POLICY,
-)
-def cloudglue_tables(
-    context: dg.AssetExecutionContext, data_dir: DataDirResource
-) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Rebuilds the day's six table partitions from the landing, atomically per table."""
-    day = partition_day(context.partition_key)
-    try:
-        result = build_day(data_dir.root, day)
-    except Exception as exc:
-        raise _step_failure(context, day, exc) from exc
-    for name in TABLE_NAMES:
-        table = result.tables[name]
-        yield dg.MaterializeResult(
-            asset_key=name,
-            metadata={
-                "dagster/row_count": table.rows,
-                "dagster/column_schema": _column_schema(table.schema),
-                "path": dg.MetadataValue.path(str(table.path)),
-                "jobs": result.jobs,
-                "files": table.files,
-                "preview": dg.MetadataValue.md(table.preview_markdown),
-            },
-        )
-    yield from check_results(data_dir.root, day)

@@ -1,12 +1,13 @@
 """Asset checks on each day's partitions; the logic lives in ``pipeline.quality``."""
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from collections.abc import Set as AbstractSet
 
 import dagster as dg
 
-from pipeline.quality import check_day
+from pipeline.defs.partitions import daily_partitions
+from pipeline.quality import CheckOutcome
 
 # Time ranges and inconsistent jobs come from the API as they are, landed as far as they go: worth
 # a warning, not a red run.
@@ -35,16 +36,23 @@ CHECKS: tuple[tuple[str, str, str], ...] = (
 )
 
 CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset=table, description=description)
+    dg.AssetCheckSpec(name, asset=table, description=description, partitions_def=daily_partitions)
     for table, name, description in CHECKS
 ]
 
 
-def check_results(data_dir: Path, day: dt.date) -> Iterator[dg.AssetCheckResult]:
-    for outcome in check_day(data_dir, day):
-        yield dg.AssetCheckResult(
-            asset_key=outcome.table,
-            check_name=outcome.name,
+def check_evaluations(
+    outcomes: Iterable[CheckOutcome], day: dt.date, selected: AbstractSet[dg.AssetCheckKey]
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """Each selected check's outcome as its evaluation on the day's partition: a ranged run
+    records every day's own result (an ``AssetCheckResult`` cannot name a partition)."""
+    for outcome in outcomes:
+        key = dg.AssetCheckKey(dg.AssetKey(outcome.table), outcome.name)
+        if key not in selected:
+            continue
+        yield dg.AssetCheckEvaluation(
+            asset_key=key.asset_key,
+            check_name=key.name,
             passed=outcome.passed,
             description=outcome.description,
             severity=(
@@ -53,4 +61,5 @@ def check_results(data_dir: Path, day: dt.date) -> Iterator[dg.AssetCheckResult]
                 else dg.AssetCheckSeverity.ERROR
             ),
             metadata=outcome.metadata,
+            partition=day.isoformat(),
         )

@@ -1,12 +1,17 @@
-"""A sensor that runs exactly the recent days whose set of completed jobs changed.
+"""A sensor that runs the recent days whose set of completed jobs changed, in one ranged run.
 
 Jobs complete hours or days after they are created, so the daily schedule alone would miss them.
 """
 
 import datetime as dt
+import hashlib
 import json
 
 import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 
 from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource
@@ -33,10 +38,22 @@ def completed_jobs_sensor(
     fingerprints = completed_fingerprints(jobs, days)
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     empty = completed_fingerprints([], [today])[today.isoformat()]
-    run_requests = [
-        dg.RunRequest(run_key=f"{day}:{fingerprint}", partition_key=day)
-        for day, fingerprint in sorted(fingerprints.items())
+    changed = sorted(
+        day
+        for day, fingerprint in fingerprints.items()
         # A day never seen with no completed jobs has nothing to land yet.
         if seen.get(day, empty) != fingerprint
-    ]
+    )
+    run_requests = []
+    if changed:
+        key = ",".join(f"{day}:{fingerprints[day]}" for day in changed)
+        run_requests.append(
+            dg.RunRequest(
+                run_key=hashlib.sha256(key.encode()).hexdigest()[:32],
+                tags={
+                    ASSET_PARTITION_RANGE_START_TAG: changed[0],
+                    ASSET_PARTITION_RANGE_END_TAG: changed[-1],
+                },
+            )
+        )
     return dg.SensorResult(run_requests=run_requests, cursor=json.dumps(fingerprints))

@@ -435,6 +435,7 @@ def write_day(
     fetched_at: dt.datetime | int | None,
     max_rows: Mapping[str, int] | None = None,
     fingerprint: str | None = None,
+    locked: bool = False,
 ) -> DayWriteResult:
     """Replace the ``created_date=day`` partition of all six tables with ``jobs``.
 
@@ -442,9 +443,16 @@ def write_day(
     ``job_id`` order; anything else raises ``ValueError`` before the partitions are touched.
     ``max_rows`` overrides the per-table chunk size (rows per Parquet file). ``fingerprint``
     (of whatever ``jobs`` came from) is recorded with each partition for :func:`built_day`.
+    ``locked``: the caller holds the day's lock.
     """
     return write_day_shards(
-        data_dir, day, [jobs], fetched_at=fetched_at, max_rows=max_rows, fingerprint=fingerprint
+        data_dir,
+        day,
+        [jobs],
+        fetched_at=fetched_at,
+        max_rows=max_rows,
+        fingerprint=fingerprint,
+        locked=locked,
     )
 
 
@@ -456,10 +464,11 @@ def write_day_shards(
     fetched_at: dt.datetime | int | None,
     max_rows: Mapping[str, int] | None = None,
     fingerprint: str | None = None,
+    locked: bool = False,
 ) -> DayWriteResult:
     """:func:`write_day` of the concatenation of ``shards``, flattened in parallel (see
     :meth:`DayBuild.start`); memory grows with the shards."""
-    with DayBuild(data_dir, day, fetched_at=fetched_at, max_rows=max_rows) as build:
+    with DayBuild(data_dir, day, fetched_at=fetched_at, max_rows=max_rows, locked=locked) as build:
         build.start(shards)
         return build.finish(fingerprint)
 
@@ -486,15 +495,21 @@ def _built_table(table: str, directory: Path, record: Mapping[str, Any]) -> Tabl
 
 
 def built_day(
-    data_dir: str | os.PathLike[str], day: dt.date | str, fingerprint: str
+    data_dir: str | os.PathLike[str],
+    day: dt.date | str,
+    fingerprint: str,
+    *,
+    locked: bool = False,
 ) -> DayWriteResult | None:
     """The day's partitions as :func:`write_day` reported them, if every table was last built
-    with ``fingerprint`` (and its files are all there); else None: the day needs a build."""
+    with ``fingerprint`` (and its files are all there); else None: the day needs a build.
+    ``locked``: the caller holds the day's lock."""
     root = Path(data_dir)
     day = as_date(day)
     results = {}
     jobs = None
-    with file_lock(day_lock_path(root, day)):
+    lock = contextlib.nullcontext() if locked else file_lock(day_lock_path(root, day))
+    with lock:
         for t in TABLES:
             directory = partition_dir(root, t, day)
             try:

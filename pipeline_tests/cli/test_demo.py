@@ -18,6 +18,7 @@ from pipeline.cli import DEMO_DAYS, DEMO_JOBS, DEMO_SEED, main
 from pipeline.emulator import Dataset
 from pipeline.tables import TABLE_NAMES, build_frames
 from pipeline_tests.cli.conftest import run_cli
+from pipeline_tests.cli.test_sync import run_days
 
 pytestmark = pytest.mark.xdist_group("cli_demo")
 
@@ -52,17 +53,20 @@ def test_demo_writes_every_table_as_the_emulator_ground_truth(demo_run):
     assert "make dev" in done.stdout and "segment_entities" in done.stdout
 
 
-def test_demo_runs_are_on_the_default_dagster_home_one_per_day(demo_run):
+def test_demo_is_one_ranged_run_on_the_default_dagster_home_with_each_day_recorded(demo_run):
     cwd, _ = demo_run
     home = cwd / ".dagster_home"
     assert (home / "dagster.yaml").read_text().startswith("# Dagster instance settings")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        runs = instance.get_runs()
-        assert len(runs) == DEMO_DAYS
-        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
-        assert sorted(run.tags["dagster/partition"] for run in runs) == [
+        (run,) = instance.get_runs()
+        assert run.status == dg.DagsterRunStatus.SUCCESS
+        days = [
             d.isoformat() for d in Dataset(seed=DEMO_SEED, jobs=DEMO_JOBS, days=DEMO_DAYS).days()
         ]
+        assert run_days(run) == days
+        # Each day is materialized on its own partition, as a one-day run would record it.
+        for asset in ("raw_extract_jobs", *TABLE_NAMES):
+            assert instance.get_materialized_partitions(dg.AssetKey(asset)) == set(days)
 
 
 def test_query_formats_csv_and_json(demo_run):

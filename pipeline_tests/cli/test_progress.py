@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import dagster as dg
 import pytest
 
-from pipeline.cli import RUN_CONFIG, failure_cause
-from pipeline.defs.assets import RETRIES_TAG, cloudglue_tables, raw_extract_jobs
+from pipeline.cli import RUN_CONFIG, failure_causes
+from pipeline.defs.assets import RETRIES_TAG, cloudglue_days
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.progress import (
@@ -29,7 +29,7 @@ DAY = EMULATOR_END_DATE
 
 def _materialize(emulator: EmulatorServer, data_dir: Path) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [raw_extract_jobs, cloudglue_tables],
+        [cloudglue_days],
         partition_key=DAY.isoformat(),
         resources={
             "cloudglue": CloudglueResource(
@@ -63,14 +63,14 @@ def test_a_failure_that_is_not_a_dagster_failure_is_one_line_with_its_type(
 ):
     monkeypatch.setenv("CLOUDGLUE_API_KEY", EMULATOR_API_KEY)
 
-    def broken_build(data_dir, day):
+    def broken_build(data_dir, day, locked=False):
         raise OSError("No space left on device\nsecond line")
 
-    monkeypatch.setattr("pipeline.defs.assets.build_day", broken_build)
+    monkeypatch.setattr("pipeline.sync.build_day", broken_build)
     started = time.monotonic()
     result = _materialize(emulator, tmp_path)
     assert not result.success
-    assert failure_cause(DAY, result) == f"{DAY}: OSError: No space left on device"
+    assert failure_causes([DAY], result) == {DAY: f"{DAY}: OSError: No space left on device"}
     # RETRIES_TAG "off" fails the step at once, without the RetryPolicy's minutes of delay.
     assert not any(e.event_type_value == "STEP_UP_FOR_RETRY" for e in result.all_events)
     assert time.monotonic() - started < 30
@@ -94,8 +94,8 @@ def test_an_error_outside_a_dagster_failure_is_named_by_its_innermost_cause():
     )
     other = SimpleNamespace(event_type_value="STEP_START")
     result = SimpleNamespace(all_events=[other, failure])
-    assert failure_cause(DAY, result) == f"{DAY}: LandingError: 2 job(s) lost"
-    assert failure_cause(DAY, SimpleNamespace(all_events=[other])).startswith(
+    assert failure_causes([DAY], result) == {DAY: f"{DAY}: LandingError: 2 job(s) lost"}
+    assert failure_causes([DAY], SimpleNamespace(all_events=[other]))[DAY].startswith(
         f"{DAY}: the run failed"
     )
 
@@ -116,19 +116,19 @@ def test_plain_progress_prints_a_line_per_interval_and_per_day():
     out, clock = io.StringIO(), FakeClock()
     reporter = ProgressReporter(out, live=False, interval=5.0, clock=clock)
     reporter.start(2)
-    reporter.start_day(_day(0))
+    reporter.start_span(_day(0), _day(0))
     reporter("listed", {"day": _day(0), "listed": 3, "to_fetch": 2})
     clock.now = 1.0
     reporter("fetched", {"day": _day(0), "job_id": "a", "segments": 10})
     clock.now = 6.0
     reporter("fetched", {"day": _day(0), "job_id": "b", "segments": 20})
     reporter.finish_day(DaySummary(day=_day(0), seconds=6.0, listed=3, fetched=2, segment_rows=30))
-    reporter.start_day(_day(1))
+    reporter.start_span(_day(1), _day(1))
     reporter.finish_day(DaySummary(day=_day(1), seconds=0.5, ok=False))
     reporter.close()
     assert out.getvalue().splitlines() == [
-        "[1/2] 2026-01-10  jobs 0/2 of 3 listed  segments 0  0.0 jobs/s 0 seg/s",
-        "[1/2] 2026-01-10  jobs 2/2 of 3 listed  segments 30  0.3 jobs/s 5 seg/s",
+        "[0/2 days] 2026-01-10  jobs 0/2 of 3 listed  segments 0  0.0 jobs/s 0 seg/s",
+        "[0/2 days] 2026-01-10  jobs 2/2 of 3 listed  segments 30  0.3 jobs/s 5 seg/s",
         "2026-01-10 done: 3 jobs listed, 2 fetched, 30 segment entities, 6.0 s",
         "2026-01-11 FAILED: 0 jobs listed, 0 fetched, 0 segment entities, 0.5 s",
     ]
@@ -138,7 +138,7 @@ def test_live_progress_redraws_one_line_and_clears_it():
     out, clock = io.StringIO(), FakeClock()
     reporter = ProgressReporter(out, live=True, clock=clock)
     reporter.start(1)
-    reporter.start_day(_day(0))
+    reporter.start_span(_day(0), _day(0))
     reporter("listed", {"day": _day(0), "listed": 1, "to_fetch": 1})
     clock.now = 0.5
     reporter("fetched", {"day": _day(0), "job_id": "a", "segments": 4})
@@ -146,8 +146,8 @@ def test_live_progress_redraws_one_line_and_clears_it():
     text = out.getvalue()
     assert "\n" not in text
     frames = text.split("\r")
-    assert frames[1].startswith("[1/1] 2026-01-10  listing...")
-    assert frames[3].startswith("[1/1] 2026-01-10  jobs 1/1 of 1 listed  segments 4")
+    assert frames[1].startswith("[0/1 days] 2026-01-10  listing...")
+    assert frames[3].startswith("[0/1 days] 2026-01-10  jobs 1/1 of 1 listed  segments 4")
     assert frames[-1] == "" and frames[-2].strip() == ""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.emulator import Dataset, EmulatorServer
-from pipeline.sync import unchanged_day
+from pipeline.sync import changed_days
 from pipeline_tests.conftest import EMULATOR_API_KEY
 
 
@@ -18,6 +18,12 @@ def test_unchanged_until_a_job_completes_or_is_deleted(
         and any(dataset.status(j) == "processing" for j in dataset.job_ids_for_day(d))
     )
     ids = dataset.job_ids_for_day(day)
+
+    def unchanged_day(client: CloudglueClient, data_dir, day):
+        changed, unchanged = changed_days(client, data_dir, [day])
+        assert (day in changed) != (day in unchanged)
+        return unchanged.get(day)
+
     with CloudglueClient(EMULATOR_API_KEY, emulator.base_url) as client:
         assert unchanged_day(client, data_dir, day) is None  # never built
         assert materialize_day(day).success
