@@ -122,7 +122,8 @@ def cloudglue_days(
         context.log.info(
             f"{_span(days)}: listed in {stats.listing_requests} request(s); "
             f"{client.get('requests', 0)} requests in all, "
-            f"{client.get('bytes_received', 0)} bytes, retries {client.get('retries_by_cause', {})}, "
+            f"{client.get('bytes_received', 0)} bytes, "
+            f"retries {client.get('retries_by_cause', {})}, "
             f"{client.get('backoff_seconds', 0.0):.1f} s of backoff"
         )
     if failed:
