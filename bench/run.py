@@ -50,12 +50,21 @@ SEED = 7
 CONCURRENCY = 16
 OUT = Path(__file__).resolve().parent / "out"
 
-# name -> (jobs, target segment entities in the day)
-WORKLOADS: dict[str, tuple[int, int]] = {
-    "small": (50, 10_000),
-    "day": (1_000, 200_000),
-    "big-day": (5_000, 1_000_000),
+# name -> (jobs, UTC days ending on DAY, target segment entities in all)
+WORKLOADS: dict[str, tuple[int, int, int]] = {
+    "small": (50, 1, 10_000),
+    "day": (1_000, 1, 200_000),
+    "big-day": (5_000, 1, 1_000_000),
+    # A small account's first sync of its history: many days of short videos.
+    "history": (2_000, 365, 30_000),
+    # A busy week of short videos.
+    "busy-week": (3_000, 7, 60_000),
 }
+
+
+def workload_days(workload: str) -> list[dt.date]:
+    days = WORKLOADS[workload][1]
+    return [DAY - dt.timedelta(days=n) for n in range(days - 1, -1, -1)]
 
 
 # ---- the emulator process ------------------------------------------------------------------
@@ -65,11 +74,11 @@ def _dataset_args(workload: str) -> dict[str, Any]:
     """Dataset arguments whose segment-entity total is close to the workload's target."""
     from pipeline.emulator import Dataset
 
-    jobs, target = WORKLOADS[workload]
+    jobs, days, target = WORKLOADS[workload]
     mean = target / jobs
-    ds = Dataset(seed=SEED, jobs=jobs, days=1, end_date=DAY, mean_segments=mean)
+    ds = Dataset(seed=SEED, jobs=jobs, days=days, end_date=DAY, mean_segments=mean)
     mean *= target / max(1, ds.segment_entity_count())
-    return {"seed": SEED, "jobs": jobs, "days": 1, "end_date": DAY, "mean_segments": mean}
+    return {"seed": SEED, "jobs": jobs, "days": days, "end_date": DAY, "mean_segments": mean}
 
 
 def _emulator_main(conn: Any, dataset_args: dict[str, Any], latency_ms: float) -> None:
@@ -184,24 +193,27 @@ def _rows(data_dir: Path, table: str) -> int:
 # ---- the two contestants, run as ``bench/run.py --child ...`` ------------------------------
 
 
-def child_direct(base_url: str, data_dir: Path, concurrency: int) -> None:
-    """``sync_day`` (landing and build, overlapped for big days) without Dagster."""
+def child_direct(base_url: str, data_dir: Path, concurrency: int, first: dt.date) -> None:
+    """``sync_range`` (landing and build, overlapped for big days) without Dagster."""
     from pipeline.cloudglue.client import CloudglueClient
-    from pipeline.sync import sync_day
+    from pipeline.sync import sync_range
 
+    days = [first + dt.timedelta(days=n) for n in range((DAY - first).days + 1)]
     with CloudglueClient(KEY, base_url, max_concurrency=concurrency) as client:
-        sync_day(client, data_dir, DAY)
+        failed = [r for r in sync_range(client, data_dir, days) if not r.ok]
+    if failed:
+        raise SystemExit(f"{len(failed)} day(s) failed: {failed[0].error}")
 
 
-def child_baseline(base_url: str, data_dir: Path) -> None:
+def child_baseline(base_url: str, data_dir: Path, first: dt.date) -> None:
     """What a person would write first: sequential requests, json_normalize, to_parquet."""
     import pandas as pd
     import requests
 
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {KEY}"
-    lo = int(dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
-    hi = lo + 86_400_000
+    lo = int(dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+    hi = int(dt.datetime.combine(DAY, dt.time(), tzinfo=dt.UTC).timestamp() * 1000) + 86_400_000
     listed: list[dict[str, Any]] = []
     offset = 0
     while True:
@@ -209,7 +221,7 @@ def child_baseline(base_url: str, data_dir: Path) -> None:
             "limit": 100,
             "offset": offset,
             "include_data": "false",
-            "created_after": (DAY - dt.timedelta(days=1)).isoformat(),
+            "created_after": (first - dt.timedelta(days=1)).isoformat(),
             "created_before": (DAY + dt.timedelta(days=1)).isoformat(),
         }
         page = session.get(f"{base_url}/extract", params=params, timeout=60).json()
@@ -245,19 +257,21 @@ def child_baseline(base_url: str, data_dir: Path) -> None:
 # ---- the harness ---------------------------------------------------------------------------
 
 
-def _cmd_ours(mode: str, base_url: str, data_dir: Path) -> tuple[list[str], dict[str, str]]:
+def _cmd_ours(
+    mode: str, base_url: str, data_dir: Path, first: dt.date
+) -> tuple[list[str], dict[str, str]]:
     env = dict(os.environ)
     if mode == "direct":
-        cmd = [sys.executable, __file__, "--child", "direct", base_url, str(data_dir)]
+        cmd = [sys.executable, __file__, "--child", "direct", base_url, str(data_dir), str(first)]
         return cmd, env
     env.update(
         CLOUDGLUE_API_KEY=KEY,
         DAGSTER_HOME=str(OUT / "dagster_home"),
-        CLOUDGLUE_START_DATE=DAY.isoformat(),
+        CLOUDGLUE_START_DATE=first.isoformat(),
     )
     (OUT / "dagster_home").mkdir(parents=True, exist_ok=True)
     exe = Path(sys.executable).with_name("cloudglue-pipeline")
-    cmd = [str(exe), "sync", "--from", str(DAY), "--to", str(DAY), "--data-dir", str(data_dir)]
+    cmd = [str(exe), "sync", "--from", str(first), "--to", str(DAY), "--data-dir", str(data_dir)]
     cmd += ["--base-url", base_url, "--concurrency", str(CONCURRENCY), "--quiet"]
     return cmd, env
 
@@ -270,6 +284,7 @@ def run_workload(
     workload: str, latency_ms: float, modes: list[str], runs: int, baseline_runs: int
 ) -> list[dict[str, Any]]:
     emulator = Emulator(workload, latency_ms)
+    first = workload_days(workload)[0]
     rows = []
     try:
         expected = emulator.segments
@@ -280,7 +295,7 @@ def run_workload(
         for mode in modes:
             for i in range(runs):
                 data_dir = base_dir / f"{mode}-{i}"
-                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir)
+                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first)
                 first = measure(cmd, emulator, env)
                 got = _rows(data_dir / "tables", "segment_entities")
                 if got != expected:
@@ -293,7 +308,7 @@ def run_workload(
         for i in range(baseline_runs):
             data_dir = base_dir / f"baseline-{i}"
             cmd = [sys.executable, __file__, "--child", "baseline", emulator.base_url]
-            cmd.append(str(data_dir))
+            cmd += [str(data_dir), str(first)]
             m = measure(cmd, emulator)
             got = pq.ParquetFile(data_dir / "segment_entities.parquet").metadata.num_rows
             if got != expected:
@@ -318,6 +333,7 @@ def run_workload(
             "emulator_cpu": _median([m.emulator_cpu for m in ms]),
         }
         row["rate"] = expected / row["wall"]
+        row["cpu_per_1k"] = row["cpu"] / expected * 1000
         if latency_ms > 0:
             row["floor"] = row["requests"] * latency_ms / 1000 / CONCURRENCY
         if name in resync:
@@ -356,17 +372,17 @@ def machine() -> dict[str, Any]:
 def render(rows: list[dict[str, Any]]) -> str:
     head = (
         "| workload | latency | who | runs | wall s | requests | seg ent/s | CPU s "
-        "| emulator CPU s | peak RSS MiB "
+        "| CPU s / 1k seg | emulator CPU s | peak RSS MiB "
         "| ours/base rate | ours/base CPU | ours/base RSS | floor s | resync s (requests) |"
     )
-    lines = [head, "|" + "---|" * 15]
+    lines = [head, "|" + "---|" * 16]
     for r in rows:
         resync = f"{r['resync_wall']:.2f} ({r['resync_requests']})" if "resync_wall" in r else ""
         floor = f"{r['floor']:.2f}" if "floor" in r else ""
         lines.append(
             f"| {r['workload']} | {r['latency_ms']:g} ms | {r['who']} | {r['runs']} "
             f"| {r['wall']:.2f} | {r['requests']:,} | {r['rate']:,.0f} | {r['cpu']:.2f} "
-            f"| {r['emulator_cpu']:.2f} "
+            f"| {r['cpu_per_1k']:.3f} | {r['emulator_cpu']:.2f} "
             f"| {r['peak_rss'] / 2**20:,.0f} "
             f"| {_x(r.get('x_rate'))} | {_x(r.get('x_cpu'))} | {_x(r.get('x_rss'))} "
             f"| {floor} | {resync} |"
@@ -388,11 +404,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        kind, base_url, data_dir = args.child
+        kind, base_url, data_dir, first = args.child
         if kind == "direct":
-            child_direct(base_url, Path(data_dir), CONCURRENCY)
+            child_direct(base_url, Path(data_dir), CONCURRENCY, dt.date.fromisoformat(first))
         else:
-            child_baseline(base_url, Path(data_dir))
+            child_baseline(base_url, Path(data_dir), dt.date.fromisoformat(first))
         return 0
     info = machine()
     print(f"machine: {info}", flush=True)

@@ -152,9 +152,12 @@ def changed_days(
 ) -> tuple[list[dt.date], dict[dt.date, DayWriteResult]]:
     """Which of ``days`` need a sync, from one listing: those whose jobs changed upstream since
     they were built (or that were never built), and the partitions of the others. The first day
-    counts as changed while the listing holds items no day can hold: a sync reports them."""
-    by_day, unplaced = list_range(client, days)
+    counts as changed while the listing holds items no day can hold: a sync reports them. Days
+    never landed need no listing to know."""
     store = RawStore(data_dir)
+    if not any(store.has_listing(day) for day in days):
+        return sorted(days), {}
+    by_day, unplaced = list_range(client, days)
     changed: list[dt.date] = []
     unchanged: dict[dt.date, DayWriteResult] = {}
     for day, jobs in by_day.items():
@@ -272,10 +275,12 @@ class _Range:
             j for j in plan.missing if j not in gone and not self.store.has_job(plan.day, j)
         ]
         if unlanded:
+            local = [exc for _, exc in plan.failures if _is_local(exc)]
+            if local:
+                raise local[0]  # the data dir's own error (a full disk) says more as it is
             cause = f"; first error: {_describe(plan.failures[0][1])}" if plan.failures else ""
             raise LandingError(
-                f"{plan.day}: {len(unlanded)} completed job(s) could not be landed, "
-                f"e.g. {unlanded[0]!r}{cause}"
+                f"{len(unlanded)} completed job(s) could not be landed, e.g. {unlanded[0]!r}{cause}"
             )
         plan.jobs = [job for job in plan.jobs if job.job_id not in gone]
         self.store.write_listing(plan.day, [job.raw for job in plan.jobs], plan.listed_at)
@@ -371,8 +376,10 @@ class _Range:
                         yield job_id, exc if exc is not None else future.result()
                         continue
                     failures_in_a_row += 1
-                    if isinstance(exc, AuthError | ConfigError) or (
-                        failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+                    if (
+                        isinstance(exc, AuthError | ConfigError)
+                        or _is_local(exc)
+                        or failures_in_a_row >= MAX_FAILURES_IN_A_ROW
                     ):
                         stop = exc
                     yield job_id, exc
@@ -424,6 +431,11 @@ def _done(builds: dict[Future[DayResult], dt.date]) -> Iterator[DayResult]:
     for future in [f for f in builds if f.done()]:
         del builds[future]
         yield future.result()
+
+
+def _is_local(exc: BaseException) -> bool:
+    """An error of the data dir (full disk, permissions), not of the API: no job would land."""
+    return isinstance(exc, OSError) and not isinstance(exc, CloudglueError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -108,6 +108,10 @@ class RawStore:
         atomic_write_bytes(path, _zstd(jsonio.dumps(body)), self._tmp)
         return path
 
+    def has_listing(self, day: dt.date) -> bool:
+        """Whether the day was ever landed (its listing is written last)."""
+        return (self.day_dir(day) / _LISTING).is_file()
+
     def read_listing(self, day: dt.date) -> Listing | None:
         path = self.day_dir(day) / _LISTING
         if not path.is_file():

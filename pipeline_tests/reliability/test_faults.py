@@ -105,7 +105,8 @@ def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(
     assert done.returncode == 1, completed_result(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, done.stderr
-    assert errors[0].startswith(f"error: {day}: InconsistentPagingError: job {big}: ")
+    assert errors[0].startswith(f"error: {day}: LandingError: 1 completed job(s) could not be")
+    assert f"first error: InconsistentPagingError: job {big}: " in errors[0]
     assert "total changed from 350" in errors[0]
     assert "Traceback" not in done.stderr
     assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
@@ -157,12 +158,12 @@ def test_a_fault_outlasting_the_retries_fails_with_its_cause_and_changes_no_part
         done = sync(
             {**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1", "--timeout", "0.5"
         )
-        # The first day: the unchanged-day probe's single listing attempt, then the run's listing,
-        # retried once; then stop.
+        # The probe's single listing attempt, then the ranged run's listing, retried once.
         assert server.stats.requests == 3
     assert done.returncode == 1, completed_result(done)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and errors[0].startswith(f"error: {DAYS[0]}: {error_class}GET ")
+    span = f"{DAYS[0]}..{DAYS[-1]}"
+    assert len(errors) == 1 and errors[0].startswith(f"error: {span}: {error_class}GET ")
     assert cause in errors[0], errors[0]
     assert "Traceback" not in done.stderr
     assert f"cloudglue-pipeline sync --from {DAYS[0]} --to {DAYS[-1]}" in done.stderr
