@@ -284,7 +284,7 @@ def run_workload(
     workload: str, latency_ms: float, modes: list[str], runs: int, baseline_runs: int
 ) -> list[dict[str, Any]]:
     emulator = Emulator(workload, latency_ms)
-    first = workload_days(workload)[0]
+    first_day = workload_days(workload)[0]
     rows = []
     try:
         expected = emulator.segments
@@ -295,7 +295,7 @@ def run_workload(
         for mode in modes:
             for i in range(runs):
                 data_dir = base_dir / f"{mode}-{i}"
-                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first)
+                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first_day)
                 first = measure(cmd, emulator, env)
                 got = _rows(data_dir / "tables", "segment_entities")
                 if got != expected:
@@ -308,7 +308,7 @@ def run_workload(
         for i in range(baseline_runs):
             data_dir = base_dir / f"baseline-{i}"
             cmd = [sys.executable, __file__, "--child", "baseline", emulator.base_url]
-            cmd += [str(data_dir), str(first)]
+            cmd += [str(data_dir), str(first_day)]
             m = measure(cmd, emulator)
             got = pq.ParquetFile(data_dir / "segment_entities.parquet").metadata.num_rows
             if got != expected:

@@ -32,21 +32,30 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _partition_glob(data_dir: Path, table: str, day: dt.date) -> str | None:
+def _partition_files(data_dir: Path, table: str, day: dt.date) -> list[str]:
     part = data_dir / "tables" / table / f"created_date={day.isoformat()}"
-    return str(part / "*.parquet") if any(part.glob("*.parquet")) else None
+    return sorted(str(p) for p in part.glob("*.parquet"))
 
 
-def _rows(con: duckdb.DuckDBPyConnection, glob: str | None, sql: str) -> list[tuple]:
-    """Run ``sql`` with ``t`` bound to the partition's files (no files: no rows)."""
-    if glob is None:
-        return []
-    literal = glob.replace("'", "''")
+def _view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> bool:
+    """Bind ``name`` to ``files`` (hive ``created_date`` as text); False when there are none."""
+    if not files:
+        return False
+    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW t AS SELECT * FROM read_parquet('{literal}', "
-        "union_by_name=true)"
+        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE "
+        "(CAST(created_date AS VARCHAR) AS created_date) "
+        f"FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=true)"
     )
-    return con.execute(sql).fetchall()
+    return True
+
+
+def _by_day(rows: Iterable[tuple]) -> dict[str, list[tuple]]:
+    """Rows whose first value is the day, grouped by it (the day dropped)."""
+    out: dict[str, list[tuple]] = {}
+    for row in rows:
+        out.setdefault(row[0], []).append(row[1:])
+    return out
 
 
 def _sample(items: Iterable[Any], n: int = 5) -> list[str]:
@@ -70,131 +79,190 @@ def _cache_key(data_dir: Path, day: dt.date, store: RawStore, listing: Listing |
 
 
 def check_day(data_dir: Path, day: dt.date) -> list[CheckOutcome]:
-    """Every check for one day's partitions.
+    """Every check for one day's partitions (see :func:`check_days`)."""
+    return check_days(data_dir, [day])[day]
+
+
+def check_days(data_dir: Path, days: Iterable[dt.date]) -> dict[dt.date, list[CheckOutcome]]:
+    """Every check for each day's partitions, read back in one DuckDB pass over the days.
 
     The outcomes are kept under ``<data_dir>/.cache/checks/`` with a digest of their inputs: a
     day whose landing and partitions did not change (a re-sync with nothing new) is not read
-    again, which matters as the count check reads every landed job.
+    again.
     """
     store = RawStore(data_dir)
-    listing = store.read_listing(day)
-    key = _cache_key(data_dir, day, store, listing)
-    cache = data_dir / ".cache" / "checks" / f"created_date={day.isoformat()}.json"
-    try:
-        cached = json.loads(cache.read_bytes())
-        if cached.get("key") == key:
-            return [CheckOutcome(**outcome) for outcome in cached["outcomes"]]
-    except (OSError, ValueError, TypeError, AttributeError):
-        pass
-    outcomes = _check_day(data_dir, day, store, listing)
-    body = {"key": key, "outcomes": [dataclasses.asdict(o) for o in outcomes]}
-    atomic_write_bytes(cache, json.dumps(body).encode(), staging_root(data_dir))
+    outcomes: dict[dt.date, list[CheckOutcome]] = {}
+    todo: dict[dt.date, tuple[Listing | None, str, Path]] = {}
+    for day in days:
+        listing = store.read_listing(day)
+        key = _cache_key(data_dir, day, store, listing)
+        cache = data_dir / ".cache" / "checks" / f"created_date={day.isoformat()}.json"
+        try:
+            cached = json.loads(cache.read_bytes())
+            if cached.get("key") == key:
+                outcomes[day] = [CheckOutcome(**outcome) for outcome in cached["outcomes"]]
+                continue
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass
+        todo[day] = (listing, key, cache)
+    if todo:
+        checked = _check_days(
+            data_dir, store, {day: listing for day, (listing, _, _) in todo.items()}
+        )
+        for day, (_, key, cache) in todo.items():
+            outcomes[day] = checked[day]
+            body = {"key": key, "outcomes": [dataclasses.asdict(o) for o in checked[day]]}
+            atomic_write_bytes(cache, json.dumps(body).encode(), staging_root(data_dir))
     return outcomes
 
 
-def _check_day(
-    data_dir: Path, day: dt.date, store: RawStore, listing: Listing | None
-) -> list[CheckOutcome]:
-    listed = listing.jobs if listing else ()
-    completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
-    # Imported here: a day whose outcomes are cached (a re-sync) needs no DuckDB.
+_TIME_TABLES = ("segment_entities", "chapters", "shots")
+_BAD_TIME = (
+    "start_time IS NULL OR end_time IS NULL OR NOT (0 <= start_time AND start_time <= end_time)"
+)
+
+
+def _check_days(
+    data_dir: Path, store: RawStore, listings: dict[dt.date, Listing | None]
+) -> dict[dt.date, list[CheckOutcome]]:
+    # Imported here: days whose outcomes are cached (a re-sync) need no DuckDB.
     import duckdb
 
+    days = list(listings)
     con = duckdb.connect()
     try:
-        segments = _partition_glob(data_dir, "segment_entities", day)
-        counts = dict(_rows(con, segments, "SELECT job_id, count(*) FROM t GROUP BY job_id"))
-        # Each job's `total` as landed, from its extract_jobs row: reading it back from the
-        # landing parsed every landed job again (~1 s for 1,000 jobs).
-        jobs = _partition_glob(data_dir, "extract_jobs", day)
-        landed_totals = dict(_rows(con, jobs, "SELECT job_id, total FROM t"))
-        totals = {}
-        missing_landing = []
-        for job_id in completed_ids:
-            if store.has_job(day, job_id):
-                totals[job_id] = landed_totals.get(job_id)
-            else:
-                missing_landing.append(job_id)
-        mismatched = {
-            job_id: (total, counts.get(job_id, 0))
-            for job_id, total in totals.items()
-            if total != counts.get(job_id, 0)
+        have = {
+            table: _view(
+                con, table, [f for day in days for f in _partition_files(data_dir, table, day)]
+            )
+            for table in _CHECKED_TABLES
         }
-        outcomes = [
-            CheckOutcome(
-                "segment_entities",
-                "segment_count_matches_total",
-                not mismatched,
-                "Every completed job has exactly `total` segment entity rows.",
-                {
-                    "jobs_checked": len(totals),
-                    "jobs_mismatched": len(mismatched),
-                    "examples (job: total, rows)": _sample(mismatched.items()),
-                },
-            )
-        ]
-        duplicates = _rows(
-            con,
-            segments,
-            "SELECT job_id, segment_index FROM t GROUP BY ALL HAVING count(*) > 1 LIMIT 5",
+
+        def rows(table: str, sql: str) -> dict[str, list[tuple]]:
+            return _by_day(con.execute(sql).fetchall()) if have[table] else {}
+
+        counts = rows(
+            "segment_entities",
+            "SELECT created_date, job_id, count(*) FROM segment_entities GROUP BY ALL",
         )
-        outcomes.append(
-            CheckOutcome(
-                "segment_entities",
-                "job_segment_index_unique",
-                not duplicates,
-                "(job_id, segment_index) identifies one row.",
-                {"duplicate_examples": _sample(duplicates)},
-            )
+        duplicates = rows(
+            "segment_entities",
+            "SELECT created_date, job_id, segment_index FROM segment_entities GROUP BY ALL "
+            "HAVING count(*) > 1",
         )
-        for table in ("segment_entities", "chapters", "shots"):
-            bad = _rows(
-                con,
-                _partition_glob(data_dir, table, day),
-                "SELECT count(*), any_value(job_id) FROM t WHERE start_time IS NULL "
-                "OR end_time IS NULL OR NOT (0 <= start_time AND start_time <= end_time)",
-            )
-            n_bad, example = bad[0] if bad else (0, None)
-            outcomes.append(
-                CheckOutcome(
-                    table,
-                    "time_range_valid",
-                    n_bad == 0,
-                    "0 <= start_time <= end_time on every row (the API sent otherwise).",
-                    {"rows_invalid": int(n_bad), "example_job": str(example)},
-                )
-            )
-        problems = _rows(
-            con, jobs, "SELECT job_id, problem FROM t WHERE problem IS NOT NULL ORDER BY job_id"
+        jobs = rows(
+            "extract_jobs", "SELECT created_date, job_id, total, status, problem FROM extract_jobs"
         )
-        outcomes.append(
-            CheckOutcome(
-                "extract_jobs",
-                "jobs_described_consistently",
-                not problems,
-                "No completed job contradicts itself (data, total, segment entities).",
-                {
-                    "jobs_with_problems": len(problems),
-                    "examples (job: problem)": _sample(f"{j}: {p}" for j, p in problems),
-                },
+        bad_times = {
+            table: rows(
+                table,
+                f"SELECT created_date, count(*), any_value(job_id) FROM {table} "
+                f"WHERE {_BAD_TIME} GROUP BY ALL",
             )
-        )
-        job_ids = dict(_rows(con, jobs, "SELECT job_id, status FROM t"))
-        absent = [j for j in completed_ids if j not in job_ids]
-        without_rows = [j for j in completed_ids if j in job_ids and j not in totals]
-        outcomes.append(
-            CheckOutcome(
-                "extract_jobs",
-                "completed_jobs_have_rows",
-                not absent and not without_rows and not missing_landing,
-                "Every completed job listed for the day is in extract_jobs and was landed.",
-                {
-                    "completed_jobs": len(completed_ids),
-                    "absent_from_extract_jobs": _sample(absent),
-                    "not_landed": _sample(missing_landing + without_rows),
-                },
+            for table in _TIME_TABLES
+        }
+        return {
+            day: _outcomes(
+                store,
+                day,
+                listings[day],
+                counts.get(day.isoformat(), []),
+                duplicates.get(day.isoformat(), []),
+                jobs.get(day.isoformat(), []),
+                {t: bad_times[t].get(day.isoformat(), []) for t in _TIME_TABLES},
             )
-        )
-        return outcomes
+            for day in days
+        }
     finally:
         con.close()
+
+
+def _outcomes(
+    store: RawStore,
+    day: dt.date,
+    listing: Listing | None,
+    counts_rows: list[tuple],
+    duplicates: list[tuple],
+    job_rows: list[tuple],
+    bad_times: dict[str, list[tuple]],
+) -> list[CheckOutcome]:
+    """One day's outcomes from its rows of the batch queries and its landing."""
+    listed = listing.jobs if listing else ()
+    completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
+    counts = dict(counts_rows)
+    # Each job's `total` as landed, from its extract_jobs row: reading it back from the landing
+    # parsed every landed job again (~1 s for 1,000 jobs).
+    landed_totals = {job_id: total for job_id, total, _status, _problem in job_rows}
+    totals = {}
+    missing_landing = []
+    for job_id in completed_ids:
+        if store.has_job(day, job_id):
+            totals[job_id] = landed_totals.get(job_id)
+        else:
+            missing_landing.append(job_id)
+    mismatched = {
+        job_id: (total, counts.get(job_id, 0))
+        for job_id, total in totals.items()
+        if total != counts.get(job_id, 0)
+    }
+    outcomes = [
+        CheckOutcome(
+            "segment_entities",
+            "segment_count_matches_total",
+            not mismatched,
+            "Every completed job has exactly `total` segment entity rows.",
+            {
+                "jobs_checked": len(totals),
+                "jobs_mismatched": len(mismatched),
+                "examples (job: total, rows)": _sample(mismatched.items()),
+            },
+        ),
+        CheckOutcome(
+            "segment_entities",
+            "job_segment_index_unique",
+            not duplicates,
+            "(job_id, segment_index) identifies one row.",
+            {"duplicate_examples": _sample(sorted(duplicates))},
+        ),
+    ]
+    for table in _TIME_TABLES:
+        n_bad, example = bad_times[table][0] if bad_times[table] else (0, None)
+        outcomes.append(
+            CheckOutcome(
+                table,
+                "time_range_valid",
+                n_bad == 0,
+                "0 <= start_time <= end_time on every row (the API sent otherwise).",
+                {"rows_invalid": int(n_bad), "example_job": str(example)},
+            )
+        )
+    problems = sorted((j, p) for j, _total, _status, p in job_rows if p is not None)
+    outcomes.append(
+        CheckOutcome(
+            "extract_jobs",
+            "jobs_described_consistently",
+            not problems,
+            "No completed job contradicts itself (data, total, segment entities).",
+            {
+                "jobs_with_problems": len(problems),
+                "examples (job: problem)": _sample(f"{j}: {p}" for j, p in problems),
+            },
+        )
+    )
+    job_ids = {job_id for job_id, _total, _status, _problem in job_rows}
+    absent = [j for j in completed_ids if j not in job_ids]
+    without_rows = [j for j in completed_ids if j in job_ids and j not in totals]
+    outcomes.append(
+        CheckOutcome(
+            "extract_jobs",
+            "completed_jobs_have_rows",
+            not absent and not without_rows and not missing_landing,
+            "Every completed job listed for the day is in extract_jobs and was landed.",
+            {
+                "completed_jobs": len(completed_ids),
+                "absent_from_extract_jobs": _sample(absent),
+                "not_landed": _sample(missing_landing + without_rows),
+            },
+        )
+    )
+    return outcomes

@@ -27,6 +27,7 @@ from typing import Any
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError, NotFoundError
 from pipeline.cloudglue.models import Job
+from pipeline.day_builders import DayBuilders
 from pipeline.progress import ProgressCallback
 from pipeline.quality import CheckOutcome, check_day
 from pipeline.storage import DayWriteResult, write_day
@@ -289,12 +290,6 @@ class _Range:
             plan, fetched=len(plan.missing) - len(gone & set(plan.missing)), pruned=len(pruned)
         )
 
-    def _build_and_check(self, plan: _Day, landing: LandingResult) -> DayResult:
-        if not self.build:
-            return DayResult(plan.day, landing=landing)
-        built = build_day(self.data_dir, plan.day, locked=True)
-        return DayResult(plan.day, landing, built, check_day(self.data_dir, plan.day))
-
     # ---- many small days: one pool of requests, days built as they land ------------------
 
     def _small_days(self, plans: list[_Day]) -> Iterator[DayResult]:
@@ -302,15 +297,36 @@ class _Range:
             return
         day_of = {job_id: plan for plan in plans for job_id in plan.missing}
         left = {plan.day: len(plan.missing) for plan in plans}
-        builds: dict[Future[DayResult], dt.date] = {}
-        with ThreadPoolExecutor(1, thread_name_prefix="day-build") as builder:
+        landings: dict[dt.date, LandingResult] = {}
+        builders = DayBuilders(self.data_dir, build_workers()) if self.build else None
 
-            def landed(plan: _Day) -> None:
-                builds[builder.submit(self._commit_day, plan)] = plan.day
+        def landed(plan: _Day) -> Iterator[DayResult]:
+            try:
+                landing = self._finish_landing(plan)
+            except Exception as exc:
+                yield DayResult(plan.day, error=exc)
+                return
+            if builders is None:
+                yield DayResult(plan.day, landing=landing)
+            else:
+                landings[plan.day] = landing
+                builders.submit(plan.day)
 
+        def built(*, wait: bool) -> Iterator[DayResult]:
+            for day in builders.done(wait=wait) if builders else ():
+                yield DayResult(
+                    day.day,
+                    landing=landings.pop(day.day),
+                    built=day.built,
+                    checks=day.checks,
+                    error=day.error,
+                    seconds=day.seconds,
+                )
+
+        try:
             for plan in plans:
                 if not plan.missing:
-                    landed(plan)
+                    yield from landed(plan)
             for job_id, outcome in self._fetch_all(list(day_of)):
                 plan = day_of[job_id]
                 if isinstance(outcome, NotFoundError):
@@ -319,20 +335,12 @@ class _Range:
                     plan.failures.append((job_id, outcome))
                 left[plan.day] -= 1
                 if left[plan.day] == 0:
-                    landed(plan)
-                yield from _done(builds)
-            while builds:
-                wait(builds, return_when=FIRST_COMPLETED)
-                yield from _done(builds)
-
-    def _commit_day(self, plan: _Day) -> DayResult:
-        started = time.monotonic()
-        try:
-            result = self._build_and_check(plan, self._finish_landing(plan))
-        except Exception as exc:
-            result = DayResult(plan.day, error=exc)
-        result.seconds = time.monotonic() - started
-        return result
+                    yield from landed(plan)
+                yield from built(wait=False)
+            yield from built(wait=True)
+        finally:
+            if builders is not None:
+                builders.close()
 
     def _fetch_all(self, job_ids: list[str]) -> Iterator[tuple[str, Any]]:
         """``(job_id, landed JobJson or the exception)`` per job, as each finishes; at most the
