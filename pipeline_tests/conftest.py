@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 from collections.abc import Iterator
 
+import dagster as dg
 import pytest
 
 from pipeline.emulator import Dataset, EmulatorServer
@@ -57,3 +59,18 @@ def emulator_access_log() -> Iterator[AccessLog]:
     finally:
         logger.removeHandler(log)
         logger.setLevel(level)
+
+
+@contextlib.contextmanager
+def open_instance(home: str | os.PathLike[str]) -> Iterator[dg.DagsterInstance]:
+    """The Dagster instance at ``home`` as the CLI made it: its dagster.yaml reads DAGSTER_HOME."""
+    previous = os.environ.get("DAGSTER_HOME")
+    os.environ["DAGSTER_HOME"] = str(home)
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            yield instance
+    finally:
+        if previous is None:
+            os.environ.pop("DAGSTER_HOME", None)
+        else:
+            os.environ["DAGSTER_HOME"] = previous

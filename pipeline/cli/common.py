@@ -31,6 +31,8 @@ def ensure_dagster_home() -> Path:
     UI shows the CLI's runs.
     """
     home = settings.dagster_home()
+    # Set first: the packaged dagster.yaml reads it (the event log's location).
+    os.environ[settings.DAGSTER_HOME_ENV] = str(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
         initialized = home / ".cloudglue-initialized"
@@ -48,7 +50,6 @@ def ensure_dagster_home() -> Path:
             f"cannot set up DAGSTER_HOME {home}: {exc.strerror or exc}; "
             "set DAGSTER_HOME to a writable directory"
         ) from None
-    os.environ[settings.DAGSTER_HOME_ENV] = str(home)
     return home
 
 

@@ -19,6 +19,7 @@ from pipeline.emulator import Dataset
 from pipeline.tables import TABLE_NAMES, build_frames
 from pipeline_tests.cli.conftest import run_cli
 from pipeline_tests.cli.test_sync import run_days
+from pipeline_tests.conftest import open_instance
 
 pytestmark = pytest.mark.xdist_group("cli_demo")
 
@@ -57,7 +58,7 @@ def test_demo_is_one_ranged_run_on_the_default_dagster_home_with_each_day_record
     cwd, _ = demo_run
     home = cwd / ".dagster_home"
     assert (home / "dagster.yaml").read_text().startswith("# Dagster instance settings")
-    with dg.DagsterInstance.from_config(str(home)) as instance:
+    with open_instance(str(home)) as instance:
         (run,) = instance.get_runs()
         assert run.status == dg.DagsterRunStatus.SUCCESS
         days = [

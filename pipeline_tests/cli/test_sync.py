@@ -16,6 +16,7 @@ import pytest
 import pipeline
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline_tests.cli.conftest import run_cli
+from pipeline_tests.conftest import open_instance
 
 SECRET = "sk-test-NOT-TO-BE-PRINTED-4f2a9c"
 DAYS = ("2026-01-14", "2026-01-15")
@@ -76,7 +77,7 @@ def test_sync_lands_the_days_and_a_rerun_fetches_nothing(dataset, server, env, t
     }
 
     # The runs are on DAGSTER_HOME for `dagster dev`, and the key is in no run config or event.
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with open_instance(env["DAGSTER_HOME"]) as instance:
         runs = instance.get_runs()
         assert len(runs) == 1 and run_days(runs[0]) == list(DAYS)  # one ranged run
         for run in runs:
@@ -106,7 +107,7 @@ def test_sync_lands_the_days_and_a_rerun_fetches_nothing(dataset, server, env, t
     assert (no_dagster.stdout, no_dagster.stderr) == ("0 []\n", "")
     forced = run_cli("sync", "--from", DAYS[1], "--to", DAYS[1], "--force", "--quiet", env=env)
     assert forced.returncode == 0, forced.stderr
-    with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with open_instance(env["DAGSTER_HOME"]) as instance:
         partitions = sorted(day for r in instance.get_runs() for day in run_days(r))
     assert partitions == [DAYS[0], DAYS[1], DAYS[1]]
 

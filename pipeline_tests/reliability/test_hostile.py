@@ -15,6 +15,7 @@ import pytest
 import pipeline
 from pipeline.emulator import EmulatorServer
 from pipeline.emulator.dataset import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
+from pipeline_tests.conftest import open_instance
 from pipeline_tests.reliability.conftest import (
     assert_readers_see_only_complete_files,
     cli_env,
@@ -110,7 +111,7 @@ def test_bad_times_and_unusable_listings_are_reported(hostile_sync) -> None:
     # so in its summary line, its metadata and its log.
     skipped_lines = [line for line in done.stdout.splitlines() if TEXT_CREATED_AT in line]
     assert skipped_lines and all("created_at" in line for line in skipped_lines), done.stdout
-    with dg.DagsterInstance.from_config(str(root / "home")) as instance:
+    with open_instance(str(root / "home")) as instance:
         record = instance.get_latest_materialization_event(dg.AssetKey("raw_extract_jobs"))
         runs = instance.get_runs()
         logs = [e for r in runs for e in instance.all_logs(r.run_id)]
