@@ -25,7 +25,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,16 +69,59 @@ _PREVIEW_CHARS = 200
 BUILD_RECORD = "_build.json"
 
 
-@dataclass(frozen=True)
 class TableWriteResult:
-    """What one table's partition now holds."""
+    """What one table's partition now holds.
 
-    table: str
-    rows: int
-    files: int
-    path: str
-    schema: pa.Schema
-    preview_rows: list[dict[str, Any]] = field(repr=False)
+    ``schema`` and ``preview_rows`` of a partition found already built (``built_day``) are read
+    from its files on first use: a re-sync that only reports row counts opens no Parquet file.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        rows: int,
+        files: int,
+        path: str,
+        schema: pa.Schema | None = None,
+        preview_rows: list[dict[str, Any]] | None = None,
+    ) -> None:
+        self.table = table
+        self.rows = rows
+        self.files = files
+        self.path = path
+        self._schema = schema
+        self._preview_rows = preview_rows
+
+    def __repr__(self) -> str:
+        return f"TableWriteResult({self.table!r}, rows={self.rows}, files={self.files})"
+
+    @property
+    def schema(self) -> pa.Schema:
+        if self._schema is None:
+            self._describe()
+        assert self._schema is not None
+        return self._schema
+
+    @property
+    def preview_rows(self) -> list[dict[str, Any]]:
+        if self._preview_rows is None:
+            self._describe()
+        assert self._preview_rows is not None
+        return self._preview_rows
+
+    def _describe(self) -> None:
+        """The schema and first rows, read back from the partition's files."""
+        paths = sorted(Path(self.path).glob("*.parquet"))
+        self._schema = pa.unify_schemas([pq.read_schema(p) for p in paths])
+        preview: list[dict[str, Any]] = []
+        for p in paths:
+            if len(preview) >= PREVIEW_ROWS:
+                break
+            head = pq.ParquetFile(p).iter_batches(batch_size=PREVIEW_ROWS - len(preview))
+            batch = next(head, None)
+            if batch is not None:
+                preview += [{k: _short(v) for k, v in row.items()} for row in _python_rows(batch)]
+        self._preview_rows = preview
 
     @property
     def preview(self) -> pd.DataFrame:
@@ -473,27 +516,6 @@ def write_day_shards(
         return build.finish(fingerprint)
 
 
-def _built_table(table: str, directory: Path, record: Mapping[str, Any]) -> TableWriteResult:
-    paths = sorted(directory.glob("*.parquet"))
-    schema = pa.unify_schemas([pq.read_schema(p) for p in paths])
-    preview: list[dict[str, Any]] = []
-    for p in paths:
-        if len(preview) >= PREVIEW_ROWS:
-            break
-        head = pq.ParquetFile(p).iter_batches(batch_size=PREVIEW_ROWS - len(preview))
-        batch = next(head, None)
-        if batch is not None:
-            preview += [{k: _short(v) for k, v in row.items()} for row in _python_rows(batch)]
-    return TableWriteResult(
-        table=table,
-        rows=record["rows"],
-        files=record["files"],
-        path=str(directory),
-        schema=schema,
-        preview_rows=preview,
-    )
-
-
 def built_day(
     data_dir: str | os.PathLike[str],
     day: dt.date | str,
@@ -522,5 +544,5 @@ def built_day(
             if jobs is not None and record.get("jobs") != jobs:
                 return None
             jobs = record.get("jobs")
-            results[t] = _built_table(t, directory, record)
+            results[t] = TableWriteResult(t, record["rows"], record["files"], str(directory))
     return DayWriteResult(day=day, jobs=int(jobs or 0), tables=results)
