@@ -209,11 +209,12 @@ def clean_stale_staging(root: Path) -> list[str]:
             # Dirs are created after their lock file and removed before it; none means dead.
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
-        elif (
-            entry.suffix == ".tmp"
-            and _STAGING_NAME.match(entry.stem)
-            and time.time() - entry.stat().st_mtime > _STALE_TMP_SECONDS
-        ):
-            entry.unlink(missing_ok=True)
-            removed.append(entry.name)
+        elif entry.suffix == ".tmp" and _STAGING_NAME.match(entry.stem):
+            try:
+                stale = time.time() - entry.stat().st_mtime > _STALE_TMP_SECONDS
+            except FileNotFoundError:  # its writer just renamed it into place
+                continue
+            if stale:
+                entry.unlink(missing_ok=True)
+                removed.append(entry.name)
     return removed

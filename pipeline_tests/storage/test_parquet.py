@@ -364,3 +364,38 @@ def test_a_writer_with_a_stale_schema_adopts_the_stored_kind(tmp_path: Path):
 
 def _accumulators(root: Path) -> dict:
     return {t: make_accumulator(load_schema(root, t), lambda _: None) for t in TABLES}
+
+
+def test_cleaning_staging_beside_writers_that_rename_their_temp_files_never_fails(tmp_path: Path):
+    """Two build processes: one's atomic writes rename temp files out of the staging root while
+    the other's clean-up lists it; a temp file gone between the listing and its stat is skipped."""
+    import threading
+
+    from pipeline.storage.atomic import atomic_write_bytes, clean_stale_staging
+
+    root = tmp_path / ".staging"
+    root.mkdir()
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(1500):
+                atomic_write_bytes(
+                    tmp_path / "cache" / f"{i % 7}.json", b"{}", root, sync_dir=False
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    cleanings = 0
+    try:
+        while not done.is_set():
+            clean_stale_staging(root)
+            cleanings += 1
+    finally:
+        writer.join()
+    assert not errors and cleanings > 0
