@@ -249,11 +249,14 @@ class _Range:
                 checks=check_day(self.data_dir, plan.day),
                 unchanged=True,
             )
-        big = [p for p in pending if self.build and len(p.missing) >= OVERLAP_MIN_JOBS]
-        small = [p for p in pending if p not in big]
-        yield from self._small_days(small)
-        for plan in big:
-            yield self._big_day(plan)
+        # The one day to fetch, when it is big, is built while its jobs land; with more days to
+        # fetch, each is built as soon as it is landed, beside the fetching of the next ones.
+        fetching = [p for p in pending if p.missing]
+        if self.build and len(fetching) == 1 and len(fetching[0].missing) >= OVERLAP_MIN_JOBS:
+            yield from self._small_days([p for p in pending if p is not fetching[0]])
+            yield self._big_day(fetching[0])
+        else:
+            yield from self._small_days(pending)
 
     # ---- the common parts --------------------------------------------------------------
 
