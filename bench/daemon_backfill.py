@@ -25,7 +25,7 @@ from pathlib import Path
 import pyarrow.dataset as pads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as B  # noqa: E402  (the workloads and the emulator process of bench/run.py)
+import run as B
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -94,7 +94,8 @@ def main() -> int:
             wall = time.monotonic() - started
             runs = instance.get_runs(RunsFilter(tags={"dagster/backfill": "bench"}))
             print(f"backfill {status.value} in {wall:.1f} s, {len(runs)} runs")
-            for run in sorted(runs, key=lambda r: r.tags.get("dagster/asset_partition_range_start", "")):
+            start_tag = "dagster/asset_partition_range_start"
+            for run in sorted(runs, key=lambda r: r.tags.get(start_tag, "")):
                 stats = instance.get_run_stats(run.run_id)
                 span = (
                     f"{run.tags.get('dagster/asset_partition_range_start')}.."
