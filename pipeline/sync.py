@@ -19,7 +19,6 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,15 +347,13 @@ class _Range:
     def _fetch_all(self, job_ids: list[str]) -> Iterator[tuple[str, Any]]:
         """``(job_id, landed JobJson or the exception)`` per job, as each finishes; at most the
         client's concurrency in flight. Stops fetching (the rest fail with the last cause) after
-        ``MAX_FAILURES_IN_A_ROW`` failures in a row, or at once on an auth or config error."""
-        if not job_ids:
-            return
-        ids = iter(job_ids)
-        running: dict[Future[Any], str] = {}
+        ``MAX_FAILURES_IN_A_ROW`` failures in a row, or at once on an auth or config error or an
+        error of the data dir."""
         failures_in_a_row = 0
         stop: BaseException | None = None
         lock = threading.Lock()
         plans = {job_id: plan for plan in self.plans.values() for job_id in plan.missing}
+        taken = 0
 
         def fetch(job_id: str) -> Any:
             plan = plans[job_id]
@@ -370,31 +367,27 @@ class _Range:
                 )
             return job
 
-        with ThreadPoolExecutor(self.client.max_concurrency, thread_name_prefix="land") as pool:
-            while True:
-                for job_id in ids if stop is None else ():
-                    running[pool.submit(fetch, job_id)] = job_id
-                    if len(running) >= self.client.max_concurrency:
-                        break
-                if not running:
-                    break
-                finished, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    job_id = running.pop(future)
-                    exc = future.exception()
-                    if exc is None or isinstance(exc, NotFoundError):
-                        failures_in_a_row = 0
-                        yield job_id, exc if exc is not None else future.result()
-                        continue
-                    failures_in_a_row += 1
-                    if (
-                        isinstance(exc, AuthError | ConfigError)
-                        or _is_local(exc)
-                        or failures_in_a_row >= MAX_FAILURES_IN_A_ROW
-                    ):
-                        stop = exc
-                    yield job_id, exc
-        for job_id in ids:  # not attempted once stopped
+        def until_stopped() -> Iterator[str]:
+            nonlocal taken
+            for job_id in job_ids:
+                if stop is not None:
+                    return
+                taken += 1
+                yield job_id
+
+        for job_id, outcome in self.client.fetch_each(fetch, until_stopped()):
+            if not isinstance(outcome, Exception) or isinstance(outcome, NotFoundError):
+                failures_in_a_row = 0
+            else:
+                failures_in_a_row += 1
+                if (
+                    isinstance(outcome, AuthError | ConfigError)
+                    or _is_local(outcome)
+                    or failures_in_a_row >= MAX_FAILURES_IN_A_ROW
+                ):
+                    stop = outcome
+            yield job_id, outcome
+        for job_id in job_ids[taken:]:  # not attempted once stopped
             yield job_id, stop
 
     # ---- a big day: its build runs beside its landing ----------------------------------
@@ -436,12 +429,6 @@ class _Range:
             result = DayResult(plan.day, error=exc)
         result.seconds = time.monotonic() - started
         return result
-
-
-def _done(builds: dict[Future[DayResult], dt.date]) -> Iterator[DayResult]:
-    for future in [f for f in builds if f.done()]:
-        del builds[future]
-        yield future.result()
 
 
 def _is_local(exc: BaseException) -> bool:

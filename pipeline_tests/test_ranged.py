@@ -22,8 +22,9 @@ from pipeline.defs.checks import CHECKS
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
-from pipeline.sync import sync_day, sync_range
+from pipeline.sync import MAX_FAILURES_IN_A_ROW, sync_day, sync_range
 from pipeline.tables import TABLE_NAMES
+from pipeline_tests.conftest import emulator_access_log
 
 KEY = "ranged-key"
 END = dt.date(2026, 1, 15)
@@ -211,3 +212,29 @@ def test_a_ranged_sync_and_a_one_day_sync_of_an_overlapping_day_at_once_stay_exa
     _assert_same_tables(data_dir, tmp_path / "reference")
     segments = pipeline.read_table("segment_entities", data_dir)
     assert not segments.duplicated(["job_id", "segment_index"]).any()
+
+
+def test_jobs_failing_in_a_row_stop_the_range_instead_of_each_spending_its_retries(
+    tmp_path: Path,
+):
+    dataset = Dataset(seed=9, jobs=80, days=3, end_date=END)
+    completed = [j for j in dataset.job_ids() if dataset.status(j) == "completed"]
+    assert len(completed) > 2 * MAX_FAILURES_IN_A_ROW
+    with (
+        emulator_access_log() as answered,
+        EmulatorServer(dataset, api_key=KEY) as server,
+        CloudglueClient(KEY, server.base_url, max_concurrency=4, max_retries=0) as client,
+    ):
+
+        def outage_after_listing(event: str, _info: dict) -> None:
+            if event == "listed":
+                server.faults = FaultConfig(server_error=1.0, burst=1000)
+
+        results = list(
+            sync_range(client, tmp_path / "data", dataset.days(), progress=outage_after_listing)
+        )
+    assert results and not any(r.ok for r in results)
+    assert all("HTTP 50" in str(r.error) for r in results)
+    # Jobs are started only until MAX_FAILURES_IN_A_ROW have failed (plus those in flight).
+    attempted = {p.split("/extract/")[1] for p in answered.paths if "/extract/" in p}
+    assert MAX_FAILURES_IN_A_ROW <= len(attempted) <= MAX_FAILURES_IN_A_ROW + 4 < len(completed)

@@ -708,6 +708,24 @@ class CloudglueClient:
         return self._fetch_many(self.fetch_job_json, job_ids)
 
     def _fetch_many(self, fetch: Callable[[str], T], job_ids: Iterable[str]) -> Iterator[T]:
+        for job_id, outcome in self.fetch_each(fetch, job_ids):
+            if isinstance(outcome, NotFoundError):
+                log.warning("job %s was not found (deleted since listing?); skipped", job_id)
+                self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
+            elif isinstance(outcome, Exception):
+                raise outcome
+            else:
+                yield outcome
+
+    def fetch_each(
+        self, fetch: Callable[[str], T], job_ids: Iterable[str]
+    ) -> Iterator[tuple[str, T | Exception]]:
+        """``(job_id, fetch(job_id) or the exception it raised)`` per job, as each finishes.
+
+        Ids are taken from ``job_ids`` lazily, so at most ``max_concurrency`` jobs are being
+        fetched or waiting to be yielded (memory follows the concurrency, not the day's size),
+        and a caller can stop taking more by ending its iterator.
+        """
         ids = iter(job_ids)
         running: dict[Future[T], str] = {}
         pool = ThreadPoolExecutor(
@@ -724,15 +742,8 @@ class CloudglueClient:
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     job_id = running.pop(future)
-                    try:
-                        job = future.result()
-                    except NotFoundError:
-                        log.warning(
-                            "job %s was not found (deleted since listing?); skipped", job_id
-                        )
-                        self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
-                        continue
-                    yield job
+                    exc = future.exception()
+                    yield job_id, exc if isinstance(exc, Exception) else future.result()
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
