@@ -13,7 +13,6 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
-import logging
 import os
 import threading
 import time
@@ -32,8 +31,6 @@ from pipeline.quality import CheckOutcome, check_day
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
 from pipeline.storage.raw import Listing, RawStore, arriving_shards
-
-log = logging.getLogger("pipeline.sync")
 
 
 class LandingError(CloudglueError):
