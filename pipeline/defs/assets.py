@@ -112,9 +112,8 @@ def cloudglue_days(
         raise dg.Failure(description=f"{_span(days)}: {exc}", allow_retries=False) from None
     except Exception as exc:
         # The range could not be listed (an outage the client's retries did not absorb).
-        message = (str(exc).strip().splitlines() or [""])[0]
         raise dg.Failure(
-            description=f"{_span(days)}: {type(exc).__name__}: {message}",
+            description=f"{_span(days)}: {_error_line(exc)}",
             allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
         ) from exc
     if land:
@@ -138,8 +137,12 @@ def cloudglue_days(
 
 def _cause(result: DayResult) -> str:
     """One line: the day, the error's type and the first line of its message."""
-    message = (str(result.error).strip().splitlines() or [""])[0]
-    return f"{result.day}: {type(result.error).__name__}: {message}"
+    return f"{result.day}: {_error_line(result.error)}"
+
+
+def _error_line(exc: BaseException | None) -> str:
+    message = (str(exc).strip().splitlines() or [""])[0]
+    return f"{type(exc).__name__}: {message}"
 
 
 def _rebuild(data_dir: DataDirResource, day: dt.date) -> DayResult:
