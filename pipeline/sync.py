@@ -27,7 +27,7 @@ from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError, No
 from pipeline.cloudglue.models import Job
 from pipeline.day_builders import DayBuilders
 from pipeline.progress import ProgressCallback
-from pipeline.quality import CheckOutcome, check_day
+from pipeline.quality import CheckOutcome, check_day, check_days
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
 from pipeline.storage.raw import Listing, RawStore, arriving_shards
@@ -229,20 +229,24 @@ class _Range:
         self.progress = progress
 
     def run(self) -> Iterator[DayResult]:
-        # Unchanged days first: they need nothing.
+        # Unchanged days first: they need nothing (their checks are read in one pass).
         pending: list[_Day] = []
+        unchanged: dict[dt.date, DayWriteResult] = {}
         for plan in self.plans.values():
             built = None
             if self.build and not plan.missing and not plan.skipped:
                 built = unchanged_build(self.store, plan.day, plan.jobs)
             if built is None:
                 pending.append(plan)
-                continue
+            else:
+                unchanged[plan.day] = built
+        checks = check_days(self.data_dir, list(unchanged)) if unchanged else {}
+        for day, built in unchanged.items():
             yield DayResult(
-                plan.day,
-                landing=self._landing(plan, fetched=0, pruned=0),
+                day,
+                landing=self._landing(self.plans[day], fetched=0, pruned=0),
                 built=built,
-                checks=check_day(self.data_dir, plan.day),
+                checks=checks[day],
                 unchanged=True,
             )
         # The one day to fetch, when it is big, is built while its jobs land; with more days to

@@ -141,8 +141,8 @@ def _probe(
 ) -> tuple[list[dt.date], dict[dt.date, DaySummary]]:
     """One listing of ``days``: the days that need a run, and the summaries of the others (none
     when the probe itself fails: the runs then report the cause)."""
+    from pipeline import quality
     from pipeline.cloudglue.errors import CloudglueError
-    from pipeline.quality import check_day
     from pipeline.storage.raw import RawStore
     from pipeline.sync import changed_days
 
@@ -151,6 +151,7 @@ def _probe(
     except CloudglueError:
         return list(days), {}
     store = RawStore(data_dir)
+    checks = quality.check_days(data_dir, list(unchanged)) if unchanged else {}
     summaries = {}
     for day, built in unchanged.items():
         listing = store.read_listing(day)
@@ -162,9 +163,7 @@ def _probe(
             by_status=by_status,
             already_landed=by_status.get("completed", 0),
             segment_rows=built.tables["segment_entities"].rows,
-            failed_checks=sorted(
-                f"{o.table}.{o.name}" for o in check_day(data_dir, day) if not o.passed
-            ),
+            failed_checks=sorted(f"{o.table}.{o.name}" for o in checks[day] if not o.passed),
             unchanged=True,
         )
     return changed, summaries
