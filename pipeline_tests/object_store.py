@@ -23,6 +23,10 @@ What ``weed mini`` would otherwise touch outside the ports we give it, and how i
 - the filer and S3 local sockets go in the temp dir; master, volume, filer, S3 and admin gRPC
   sockets are hard-coded as ``/tmp/seaweedfs-<name>-grpc-<port>.sock`` (our ports): removed at
   stop if weed left them.
+
+Start: about 1 s to the first good roundtrip; stop: about 1.2 s (``-volume.preStopSeconds=0``).
+If the parent dies without stopping it (a killed xdist worker), PR_SET_PDEATHSIG sends weed
+SIGTERM; its temp dir (``seaweedfs-*`` under the temp root) is then left behind.
 """
 
 from __future__ import annotations
