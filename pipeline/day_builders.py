@@ -4,8 +4,10 @@ batch (``build_day``) and checks them in one DuckDB pass (``check_days``).
 They start once per range, not once per day (a Python process with pyarrow and DuckDB costs about
 half a second of CPU to start), and let a range's builds use every CPU while the parent process
 fetches. The parent holds the days' locks; a worker dies with its parent (``PR_SET_PDEATHSIG``),
-so it never commits a day whose lock is gone. A plain ``python -m`` child speaking pickles over
-its stdin and stdout, not ``multiprocessing``: see ``pipeline.storage._build_worker``.
+so it never commits a day whose lock is gone (in a bucket, where the lock is a lease, it checks
+before each commit that the lease is still its parent's). A plain ``python -m`` child speaking
+pickles over its stdin and stdout, not ``multiprocessing``: see
+``pipeline.storage._build_worker``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import IO, Any
 
 # Days handed to a build process at once at most: a batch is checked in one DuckDB pass, and its
@@ -77,7 +78,7 @@ class _Worker:
     def idle(self) -> bool:
         return not self.batch
 
-    def build(self, data_dir: Path, days: list[dt.date]) -> None:
+    def build(self, data_dir: Any, days: list[dt.date]) -> None:
         self.batch = days
         try:
             assert self.proc.stdin is not None
@@ -119,7 +120,8 @@ class _Worker:
 class DayBuilders:
     """Up to ``processes`` build processes, started as landed days wait for one."""
 
-    def __init__(self, data_dir: Path, processes: int) -> None:
+    def __init__(self, data_dir: Any, processes: int) -> None:
+        """``data_dir``: the range's ``Store`` (it pickles as its location and lock owner)."""
         self.data_dir = data_dir
         self.processes = max(1, processes)
         self._waiting: list[dt.date] = []

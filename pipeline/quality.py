@@ -1,4 +1,4 @@
-"""Data-quality checks of one day's written partitions, read back from disk with DuckDB.
+"""Data-quality checks of one day's written partitions, read back from the data dir with DuckDB.
 
 They check what readers will see (the Parquet files and the raw landing), not the frames the
 writer held in memory. The Dagster layer turns each ``CheckOutcome`` into an asset check result.
@@ -10,14 +10,15 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.storage.atomic import atomic_write_bytes
-from pipeline.storage.layout import staging_root
+from pipeline.storage.duck import create_view
+from pipeline.storage.layout import check_cache_key, is_parquet, partition_prefix
 from pipeline.storage.raw import Listing, RawStore
+from pipeline.storage.store import Store, open_store
 
 if TYPE_CHECKING:
     import duckdb
@@ -32,20 +33,13 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _partition_files(data_dir: Path, table: str, day: dt.date) -> list[str]:
-    part = data_dir / "tables" / table / f"created_date={day.isoformat()}"
-    return sorted(str(p) for p in part.glob("*.parquet"))
-
-
-def _view(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> bool:
-    """Bind ``name`` to ``files`` (hive ``created_date`` as text); False when there are none."""
-    if not files:
+def _view(con: duckdb.DuckDBPyConnection, store: Store, table: str, days: list[dt.date]) -> bool:
+    """Bind ``table`` to the days' partitions (``created_date`` as text); False when none."""
+    if not create_view(con, f"{table}_files", store, table, days):
         return False
-    listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
     con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * REPLACE "
-        "(CAST(created_date AS VARCHAR) AS created_date) "
-        f"FROM read_parquet([{listed}], union_by_name=true, hive_partitioning=true)"
+        f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * REPLACE "
+        f"(CAST(created_date AS VARCHAR) AS created_date) FROM {table}_files"
     )
     return True
 
@@ -66,53 +60,62 @@ _CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
 _CACHE_VERSION = "2"
 
 
-def _cache_key(data_dir: Path, day: dt.date, store: RawStore, listing: Listing | None) -> str:
+def _cache_key(day: dt.date, store: RawStore, listing: Listing | None) -> str:
     """A digest of every input of the checks: the landing (listing and job files) and each
-    checked partition's files (name, size, mtime)."""
+    checked partition's files (name, size, version)."""
     digest = hashlib.sha256(f"{_CACHE_VERSION}:{store.fingerprint(day, listing)}".encode())
     for table in _CHECKED_TABLES:
-        part = data_dir / "tables" / table / f"created_date={day.isoformat()}"
-        for path in sorted(part.glob("*.parquet")):
-            st = path.stat()
-            digest.update(f"\n{table}/{path.name} {st.st_size} {st.st_mtime_ns}".encode())
+        files = store.store.list_files(partition_prefix(table, day))
+        for name, info in sorted(files.items()):
+            if is_parquet(name):
+                digest.update(f"\n{table}/{name} {info.size} {info.version}".encode())
     return digest.hexdigest()
 
 
-def check_day(data_dir: Path, day: dt.date) -> list[CheckOutcome]:
+def check_day(data_dir: str | os.PathLike[str] | Store, day: dt.date) -> list[CheckOutcome]:
     """Every check for one day's partitions (see :func:`check_days`)."""
     return check_days(data_dir, [day])[day]
 
 
-def check_days(data_dir: Path, days: Iterable[dt.date]) -> dict[dt.date, list[CheckOutcome]]:
+def check_days(
+    data_dir: str | os.PathLike[str] | Store, days: Iterable[dt.date]
+) -> dict[dt.date, list[CheckOutcome]]:
     """Every check for each day's partitions, read back in one DuckDB pass over the days.
 
-    The outcomes are kept under ``<data_dir>/.cache/checks/`` with a digest of their inputs: a
-    day whose landing and partitions did not change (a re-sync with nothing new) is not read
+    The outcomes are kept under ``.cache/checks/`` in the data dir with a digest of their inputs:
+    a day whose landing and partitions did not change (a re-sync with nothing new) is not read
     again.
     """
-    store = RawStore(data_dir)
+    files = open_store(data_dir)
+    store = RawStore(files)
     outcomes: dict[dt.date, list[CheckOutcome]] = {}
-    todo: dict[dt.date, tuple[Listing | None, str, Path]] = {}
-    for day in days:
+    todo: dict[dt.date, tuple[Listing | None, str]] = {}
+
+    def cached(day: dt.date) -> tuple[dt.date, Listing | None, str, list[CheckOutcome] | None]:
         listing = store.read_listing(day)
-        key = _cache_key(data_dir, day, store, listing)
-        cache = data_dir / ".cache" / "checks" / f"created_date={day.isoformat()}.json"
+        key = _cache_key(day, store, listing)
         try:
-            cached = json.loads(cache.read_bytes())
-            if cached.get("key") == key:
-                outcomes[day] = [CheckOutcome(**outcome) for outcome in cached["outcomes"]]
-                continue
+            body = json.loads(files.read_bytes(check_cache_key(day)))
+            if body.get("key") == key:
+                return day, listing, key, [CheckOutcome(**o) for o in body["outcomes"]]
         except (OSError, ValueError, TypeError, AttributeError):
             pass
-        todo[day] = (listing, key, cache)
+        return day, listing, key, None
+
+    for day, listing, key, found in files.map(cached, list(days)):
+        if found is not None:
+            outcomes[day] = found
+        else:
+            todo[day] = (listing, key)
     if todo:
-        checked = _check_days(
-            data_dir, store, {day: listing for day, (listing, _, _) in todo.items()}
-        )
-        for day, (_, key, cache) in todo.items():
-            outcomes[day] = checked[day]
-            body = {"key": key, "outcomes": [dataclasses.asdict(o) for o in checked[day]]}
-            atomic_write_bytes(cache, json.dumps(body).encode(), staging_root(data_dir))
+        checked = _check_days(store, {day: listing for day, (listing, _) in todo.items()})
+
+        def keep(day: dt.date) -> None:
+            body = {"key": todo[day][1], "outcomes": [dataclasses.asdict(o) for o in checked[day]]}
+            files.write_bytes(check_cache_key(day), json.dumps(body).encode())
+
+        files.map(keep, list(todo))
+        outcomes.update(checked)
     return outcomes
 
 
@@ -123,7 +126,7 @@ _BAD_TIME = (
 
 
 def _check_days(
-    data_dir: Path, store: RawStore, listings: dict[dt.date, Listing | None]
+    store: RawStore, listings: dict[dt.date, Listing | None]
 ) -> dict[dt.date, list[CheckOutcome]]:
     # Imported here: days whose outcomes are cached (a re-sync) need no DuckDB.
     import duckdb
@@ -131,12 +134,7 @@ def _check_days(
     days = list(listings)
     con = duckdb.connect()
     try:
-        have = {
-            table: _view(
-                con, table, [f for day in days for f in _partition_files(data_dir, table, day)]
-            )
-            for table in _CHECKED_TABLES
-        }
+        have = {table: _view(con, store.store, table, days) for table in _CHECKED_TABLES}
 
         def rows(table: str, sql: str) -> dict[str, list[tuple]]:
             return _by_day(con.execute(sql).fetchall()) if have[table] else {}
@@ -195,8 +193,9 @@ def _outcomes(
     landed_totals = {job_id: total for job_id, total, _status, _problem in job_rows}
     totals = {}
     missing_landing = []
+    landed = store.landed_ids(day, completed_ids)
     for job_id in completed_ids:
-        if store.has_job(day, job_id):
+        if job_id in landed:
             totals[job_id] = landed_totals.get(job_id)
         else:
             missing_landing.append(job_id)

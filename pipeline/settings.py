@@ -15,6 +15,11 @@ DEFAULT_BASE_URL = "https://api.cloudglue.dev/v1"
 DATA_DIR_ENV = "CLOUDGLUE_DATA_DIR"
 DEFAULT_DATA_DIR = "data"
 
+# A bucket data dir's per-day leases (pipeline/storage/lease.py): how long a lease outlives its
+# holder's last renewal. Renewed every third of it; a crashed run's days are free after it.
+LEASE_SECONDS_ENV = "CLOUDGLUE_LEASE_SECONDS"
+DEFAULT_LEASE_SECONDS = 60
+
 DAGSTER_HOME_ENV = "DAGSTER_HOME"
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 
@@ -43,9 +48,22 @@ CLIENT_DEFAULTS: dict[str, Any] = {
 }
 
 
-def data_dir(flag: str | None = None) -> Path:
-    """The data directory: ``flag`` if given, else CLOUDGLUE_DATA_DIR, else ./data."""
-    return Path(flag or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR).absolute()
+# Data dirs in a bucket (pipeline/storage/bucket.py); anything else is a local path.
+BUCKET_SCHEMES = ("s3://", "s3a://")
+
+
+def data_dir(flag: str | None = None) -> Path | str:
+    """The data dir: ``flag`` if given, else CLOUDGLUE_DATA_DIR, else ./data. A bucket URL
+    (``s3://bucket/prefix``) is kept as it is; a path is made absolute."""
+    text = flag or os.environ.get(DATA_DIR_ENV) or DEFAULT_DATA_DIR
+    if text.lower().startswith(BUCKET_SCHEMES):
+        return text.rstrip("/")
+    return Path(text).absolute()
+
+
+def lease_seconds() -> float:
+    """CLOUDGLUE_LEASE_SECONDS, at least one second."""
+    return max(1.0, float(os.environ.get(LEASE_SECONDS_ENV) or DEFAULT_LEASE_SECONDS))
 
 
 def dagster_home() -> Path:

@@ -19,7 +19,6 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from pipeline.cloudglue.client import CloudglueClient
@@ -31,6 +30,10 @@ from pipeline.quality import CheckOutcome, check_day, check_days
 from pipeline.storage import DayWriteResult, write_day
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
 from pipeline.storage.raw import Listing, RawStore, arriving_shards
+from pipeline.storage.store import Store
+
+# A data dir: a local path, a bucket URL (s3://bucket/prefix) or an open Store.
+DataDir = str | os.PathLike[str] | Store
 
 
 class LandingError(CloudglueError):
@@ -139,20 +142,21 @@ def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWr
         return None
     if {job.job_id: job.raw for job in jobs} != {job["job_id"]: job for job in listing.jobs}:
         return None
-    if any(job.is_completed and not store.has_job(day, job.job_id) for job in jobs):
+    completed = [job.job_id for job in jobs if job.is_completed]
+    if len(store.landed_ids(day, completed)) != len(completed):
         return None
-    return built_day(store.root.parent, day, _build_fingerprint(store, day, listing), locked=True)
+    return built_day(store.store, day, _build_fingerprint(store, day, listing), locked=True)
 
 
 def changed_days(
-    client: CloudglueClient, data_dir: Path, days: Sequence[dt.date]
+    client: CloudglueClient, data_dir: DataDir, days: Sequence[dt.date]
 ) -> tuple[list[dt.date], dict[dt.date, DayWriteResult]]:
     """Which of ``days`` need a sync, from one listing: those whose jobs changed upstream since
     they were built (or that were never built), and the partitions of the others. The first day
     counts as changed while the listing holds items no day can hold: a sync reports them. Days
     never landed need no listing to know."""
     store = RawStore(data_dir)
-    if not any(store.has_listing(day) for day in days):
+    if not any(store.has_listing(day) for day in store.landed_days() & set(days)):
         return sorted(days), {}
     by_day, unplaced = list_range(client, days)
     changed: list[dt.date] = []
@@ -168,7 +172,7 @@ def changed_days(
 
 def sync_range(
     client: CloudglueClient,
-    data_dir: Path,
+    data_dir: DataDir,
     days: Iterable[dt.date],
     *,
     build: bool = True,
@@ -200,7 +204,8 @@ def sync_range(
         }
         plans[ordered[0]].skipped += unplaced
         for plan in plans.values():
-            plan.missing = [j for j in plan.missing if not store.has_job(plan.day, j)]
+            landed = store.landed_ids(plan.day, plan.missing) if plan.missing else set()
+            plan.missing = [j for j in plan.missing if j not in landed]
             if progress:
                 progress(
                     "listed",
@@ -223,7 +228,7 @@ class _Range:
     ) -> None:
         self.client = client
         self.store = store
-        self.data_dir = store.root.parent
+        self.data_dir = store.store
         self.plans = plans
         self.build = build
         self.progress = progress
@@ -251,8 +256,10 @@ class _Range:
             )
         # The one day to fetch, when it is big, is built while its jobs land; with more days to
         # fetch, each is built as soon as it is landed, beside the fetching of the next ones.
+        # (On a local disk: its build workers watch for each job's file to appear.)
         fetching = [p for p in pending if p.missing]
-        if self.build and len(fetching) == 1 and len(fetching[0].missing) >= OVERLAP_MIN_JOBS:
+        big = len(fetching) == 1 and len(fetching[0].missing) >= OVERLAP_MIN_JOBS
+        if self.build and big and self.data_dir.is_local:
             yield from self._small_days([p for p in pending if p is not fetching[0]])
             yield self._big_day(fetching[0])
         else:
@@ -275,9 +282,9 @@ class _Range:
         """Write the day's listing (its jobs as landed: deleted ones left out) and prune landed
         jobs no longer listed; raises if a completed job could not be landed."""
         gone = {job_id for job_id, _ in plan.skipped}
-        unlanded = [
-            j for j in plan.missing if j not in gone and not self.store.has_job(plan.day, j)
-        ]
+        wanted = [j for j in plan.missing if j not in gone]
+        landed = self.store.landed_ids(plan.day, wanted) if wanted else set()
+        unlanded = [j for j in wanted if j not in landed]
         if unlanded:
             local = [exc for _, exc in plan.failures if _is_local(exc)]
             if local:
@@ -446,7 +453,7 @@ def _describe(exc: BaseException) -> str:
 
 def _one_day(
     client: CloudglueClient,
-    data_dir: Path,
+    data_dir: DataDir,
     day: dt.date,
     *,
     build: bool,
@@ -466,14 +473,14 @@ def land_day(
     progress: ProgressCallback | None = None,
 ) -> LandingResult:
     """Land one day: list it, fetch the completed jobs not landed yet, write the listing."""
-    result = _one_day(client, store.root.parent, day, build=False, progress=progress)
+    result = _one_day(client, store.store, day, build=False, progress=progress)
     assert result.landing is not None
     return result.landing
 
 
 def sync_day(
     client: CloudglueClient,
-    data_dir: Path,
+    data_dir: DataDir,
     day: dt.date,
     *,
     progress: ProgressCallback | None = None,
@@ -508,7 +515,7 @@ def _build_fingerprint(store: RawStore, day: dt.date, listing: Listing | None) -
     return f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
 
 
-def build_day(data_dir: Path, day: dt.date, *, locked: bool = False) -> DayWriteResult:
+def build_day(data_dir: DataDir, day: dt.date, *, locked: bool = False) -> DayWriteResult:
     """Rebuild the day's partitions of all six tables from its landing (bounded memory).
 
     A day whose landing has not changed since its last build (same listed jobs, same landed
@@ -516,6 +523,7 @@ def build_day(data_dir: Path, day: dt.date, *, locked: bool = False) -> DayWrite
     ``fetched_at`` of the build that wrote them. ``locked``: the caller holds the day's lock.
     """
     store = RawStore(data_dir)
+    data_dir = store.store
     listing = store.read_listing(day)
     fingerprint = _build_fingerprint(store, day, listing)
     built = built_day(data_dir, day, fingerprint, locked=locked)

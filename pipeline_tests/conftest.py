@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -59,6 +60,15 @@ def s3_env(object_store: ObjectStoreServer, monkeypatch: pytest.MonkeyPatch) -> 
     for name, value in object_store.env().items():
         monkeypatch.setenv(name, value)
     return object_store.fresh_prefix()
+
+
+@pytest.fixture(params=["local", "bucket"])
+def local_or_bucket(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh data dir: a local directory, then an ``s3://`` prefix in the test bucket (with
+    the AWS_* variables set): the tests that take it run against both stores."""
+    if request.param == "local":
+        return str(tmp_path / "data")
+    return request.getfixturevalue("s3_env")
 
 
 class AccessLog(logging.Handler):

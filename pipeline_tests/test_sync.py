@@ -16,6 +16,7 @@ import pipeline.sync as sync
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
+from pipeline.storage.layout import raw_day_prefix
 from pipeline.storage.raw import ArrivingJobs, LandingAborted, RawStore
 from pipeline.tables import TABLE_NAMES
 
@@ -107,7 +108,7 @@ def test_a_failed_landing_leaves_the_partitions_and_no_worker_behind(tmp_path, o
         with _client(server) as client:
             sync.sync_day(client, tmp_path, day)
         before = _mtimes(tmp_path)
-        shutil.rmtree(RawStore(tmp_path).day_dir(day))  # everything must be fetched again
+        shutil.rmtree(tmp_path / raw_day_prefix(day))  # everything must be fetched again
 
         def outage_after_listing(event: str, _info: dict) -> None:
             if event == "listed":
@@ -219,7 +220,7 @@ def test_build_workers_exit_when_the_landing_process_is_killed(tmp_path):
         proc = subprocess.Popen([sys.executable, "-c", script])
         landing = psutil.Process(proc.pid)
         deadline = time.monotonic() + 60
-        while len(landing.children()) < 2 or not any(store.day_dir(day).glob("*.json.zst")):
+        while len(landing.children()) < 2 or not store.landed(day):
             assert proc.poll() is None, "the sync ended before the kill point"
             assert time.monotonic() < deadline, "the workers never started"
             time.sleep(0.005)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import importlib.resources
 import os
-import tempfile
 from pathlib import Path
 
 from pipeline import settings
@@ -72,16 +71,16 @@ def _init_dagster_home(home: Path, marker: Path) -> None:
     marker.touch()
 
 
-def check_writable(data_dir: Path) -> None:
-    """Fail before any network call when the tables could not be written."""
+def check_writable(data_dir: Path | str) -> None:
+    """Fail before any network call to the API when the tables could not be written."""
+    from pipeline.storage.store import open_store
+
     try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=data_dir, prefix=".write-test-"):
-            pass
+        open_store(data_dir).check_writable()
     except OSError as exc:
         raise CliError(
             f"data dir {data_dir} is not writable ({exc.strerror or exc}): "
-            f"pass --data-dir or set {settings.DATA_DIR_ENV} to a writable directory"
+            f"pass --data-dir or set {settings.DATA_DIR_ENV} to a writable directory or bucket"
         ) from None
 
 

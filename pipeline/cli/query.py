@@ -18,36 +18,36 @@ from pipeline import settings
 from pipeline.cli.common import CliError
 
 
-def view_statements(data_dir: Path) -> list[str]:
-    """``CREATE VIEW`` per table that has Parquet files (hive ``created_date``, all columns)."""
+def view_statements(data_dir: Path | str) -> list[str]:
+    """``CREATE VIEW`` per table that has Parquet files (hive ``created_date``, all columns), for
+    a local data dir (the duckdb shell reads the files itself)."""
+    from pipeline.storage.duck import local_view_sql
+    from pipeline.storage.store import open_store
     from pipeline.tables import TABLE_NAMES
 
-    statements = []
-    for table in TABLE_NAMES:
-        root = data_dir / "tables" / table
-        if not root.is_dir() or next(root.glob("*/*.parquet"), None) is None:
-            continue
-        pattern = str(root / "**" / "*.parquet").replace("'", "''")
-        statements.append(
-            f"CREATE OR REPLACE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
-            "hive_partitioning=true, union_by_name=true);"
-        )
-    return statements
+    store = open_store(data_dir)
+    statements = [local_view_sql(store, table, table, kind="VIEW") for table in TABLE_NAMES]
+    return [sql for sql in statements if sql is not None]
 
 
-def connect(data_dir: Path) -> Any:
-    """An in-memory DuckDB connection with one view per table of ``data_dir``."""
+def connect(data_dir: Path | str) -> Any:
+    """An in-memory DuckDB connection with one view per table of ``data_dir`` (a directory or
+    a bucket)."""
     import duckdb
 
-    statements = view_statements(data_dir)
-    if not statements:
-        raise CliError(
-            f"no tables under {data_dir}: run `cloudglue-pipeline sync` (or `demo`) first, "
-            "or pass --data-dir / set CLOUDGLUE_DATA_DIR"
-        )
+    from pipeline.storage.duck import create_view
+    from pipeline.storage.store import open_store
+    from pipeline.tables import TABLE_NAMES
+
+    store = open_store(data_dir)
     con = duckdb.connect()
-    for statement in statements:
-        con.execute(statement)
+    made = [create_view(con, table, store, table, temporary=False) for table in TABLE_NAMES]
+    if not any(made):
+        con.close()
+        raise CliError(
+            f"no tables under {store.describe()}: run `cloudglue-pipeline sync` (or `demo`) "
+            "first, or pass --data-dir / set CLOUDGLUE_DATA_DIR"
+        )
     return con
 
 
@@ -64,7 +64,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("sql", nargs="?", help="the SQL to run")
     p.add_argument("--format", choices=["table", "csv", "json"], default="table")
     p.add_argument(
-        "--data-dir", metavar="DIR", help="data directory (CLOUDGLUE_DATA_DIR, else ./data)"
+        "--data-dir",
+        metavar="DIR",
+        help="data dir: a directory or s3://bucket/prefix (CLOUDGLUE_DATA_DIR, else ./data)",
     )
     p.set_defaults(func=_run)
 
@@ -136,7 +138,14 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def _interactive(data_dir: Path) -> int:
+def _interactive(data_dir: Path | str) -> int:
+    if not isinstance(data_dir, Path):
+        raise CliError(
+            f"the duckdb shell cannot read {data_dir} without its httpfs extension: pass the SQL "
+            '(`cloudglue-pipeline query "SELECT ..."`), or see "Writing to S3" in the README '
+            "for the statements to type into DuckDB",
+            code=2,
+        )
     statements = view_statements(data_dir)
     if not statements:
         connect(data_dir)  # raises the "no tables" error

@@ -58,7 +58,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         "--to", dest="last", type=_iso_day, metavar="DATE", help="last day (default today, UTC)"
     )
     p.add_argument(
-        "--data-dir", metavar="DIR", help="output directory (CLOUDGLUE_DATA_DIR, else ./data)"
+        "--data-dir",
+        metavar="DIR",
+        help="where to write: a directory or s3://bucket/prefix (CLOUDGLUE_DATA_DIR, else ./data)",
     )
     add_api_flags(p)
     p.add_argument("--quiet", action="store_true", help="print errors only")
@@ -137,7 +139,7 @@ def _probe_client(options: ApiOptions) -> CloudglueClient:
 
 
 def _probe(
-    probe: CloudglueClient, data_dir: Path, days: Sequence[dt.date]
+    probe: CloudglueClient, data_dir: Path | str, days: Sequence[dt.date]
 ) -> tuple[list[dt.date], dict[dt.date, DaySummary]]:
     """One listing of ``days``: the days that need a run, and the summaries of the others (none
     when the probe itself fails: the runs then report the cause)."""
@@ -242,7 +244,7 @@ def _long_lived_objects() -> Iterator[None]:
 
 
 def _span_runner(
-    stack: contextlib.ExitStack, data_dir: Path, options: ApiOptions
+    stack: contextlib.ExitStack, data_dir: Path | str, options: ApiOptions
 ) -> Callable[[list[dt.date]], Any]:
     """A function running one span of days of the assets in-process on the DAGSTER_HOME
     instance (opened on ``stack``) as one ranged run; returns the run's result."""
@@ -287,7 +289,7 @@ def _span_runner(
 
 def sync_days(
     days: Sequence[dt.date],
-    data_dir: Path,
+    data_dir: Path | str,
     options: ApiOptions,
     *,
     quiet: bool = False,

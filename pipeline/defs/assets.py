@@ -181,7 +181,7 @@ def _day_events(
             asset_key=RAW_ASSET,
             partition=partition,
             metadata={
-                "path": dg.MetadataValue.path(str(RawStore(data_dir.root).day_dir(result.day))),
+                "path": dg.MetadataValue.path(RawStore(data_dir.root).describe_day(result.day)),
                 "jobs_listed": landing.listed,
                 "jobs_by_status": dict(sorted(landing.jobs_by_status.items())),
                 "jobs_fetched": landing.fetched,

@@ -4,13 +4,12 @@ Configuration is read when a run starts (not when the code location loads), so t
 definitions serve the demo's emulator, tests and the real API by environment alone.
 """
 
-from pathlib import Path
-
 import dagster as dg
 from pydantic import Field
 
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.settings import API_KEY_ENV, BASE_URL_ENV, CLIENT_DEFAULTS, DATA_DIR_ENV, data_dir
+from pipeline.storage.store import Store, open_store
 
 
 class CloudglueResource(dg.ConfigurableResource):
@@ -52,12 +51,16 @@ class CloudglueResource(dg.ConfigurableResource):
 
 
 class DataDirResource(dg.ConfigurableResource):
-    """Where the raw landing and the Parquet tables live."""
+    """Where the raw landing and the Parquet tables live: a directory or s3://bucket/prefix."""
 
     path: str | None = Field(
-        default=None, description=f"Data directory; defaults to {DATA_DIR_ENV}, else ./data."
+        default=None,
+        description=(
+            f"Data dir: a directory or s3://bucket/prefix (AWS credentials from the environment);"
+            f" defaults to {DATA_DIR_ENV}, else ./data."
+        ),
     )
 
     @property
-    def root(self) -> Path:
-        return data_dir(self.path)
+    def root(self) -> Store:
+        return open_store(data_dir(self.path))

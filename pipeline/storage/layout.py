@@ -1,13 +1,16 @@
-"""Where everything lives under a data dir (paths only, no I/O beyond listing).
+"""Where everything lives in a data dir, as keys relative to it ("/"-separated, no I/O).
 
 ```
-<data_dir>/tables/<table>/created_date=YYYY-MM-DD/part-NNNNN.parquet   what readers glob
-  (part-SS-NNNNN.parquet when shard SS of a parallel build wrote it)
-<data_dir>/tables/<table>/created_date=YYYY-MM-DD/_build.json          input fingerprint, counts
-<data_dir>/tables/<table>/_schema.json                                 column kinds and names
-<data_dir>/.staging/<uuid>/...                                         partitions being written
-<data_dir>/.locks/*.lock                                               fcntl locks
-<data_dir>/.cache/checks/created_date=YYYY-MM-DD.json                  cached check outcomes
+tables/<table>/created_date=YYYY-MM-DD/part-NNNNN.parquet   what readers glob
+  (part-SS-NNNNN.parquet when shard SS of a parallel build wrote it; a bucket holds one
+  part-00000.parquet per partition, replaced whole)
+tables/<table>/created_date=YYYY-MM-DD/_build.json          input fingerprint, counts
+tables/<table>/_schema.json                                 column kinds and names
+raw/created_date=YYYY-MM-DD/<job file>.json.zst             one landed completed job
+raw/created_date=YYYY-MM-DD/_listing.json.zst               the day's listing, written last
+.cache/checks/created_date=YYYY-MM-DD.json                  cached check outcomes
+.staging/<uuid>/...                                         partitions being written (local)
+.locks/<name>.lock | .locks/<name>.lease                    fcntl locks (local), leases (bucket)
 ```
 Staging and locks sit outside ``tables/`` so a reader's ``tables/<table>/**/*.parquet`` glob never
 sees a half-written file.
@@ -16,10 +19,23 @@ sees a half-written file.
 from __future__ import annotations
 
 import datetime as dt
-import os
-from pathlib import Path
+import hashlib
+import re
 
 PARTITION_KEY = "created_date"
+TABLES = "tables"
+RAW = "raw"
+STAGING = ".staging"
+LOCKS = ".locks"
+BUILD_RECORD = "_build.json"
+SCHEMA_FILE = "_schema.json"
+LISTING_FILE = "_listing.json.zst"
+JOB_SUFFIX = ".json.zst"
+PARQUET_SUFFIX = ".parquet"
+# The one file of a partition written whole (a bucket's, or a local build's single chunk).
+SINGLE_PART = "part-00000.parquet"
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 
 
 def as_date(day: dt.date | str) -> dt.date:
@@ -31,45 +47,64 @@ def as_date(day: dt.date | str) -> dt.date:
     return dt.date.fromisoformat(day)
 
 
-def table_dir(data_dir: str | os.PathLike[str], table: str) -> Path:
-    return Path(data_dir) / "tables" / table
+def partition_name(day: dt.date) -> str:
+    return f"{PARTITION_KEY}={day.isoformat()}"
 
 
-def partition_dir(data_dir: str | os.PathLike[str], table: str, day: dt.date) -> Path:
-    return table_dir(data_dir, table) / f"{PARTITION_KEY}={day.isoformat()}"
-
-
-def schema_path(data_dir: str | os.PathLike[str], table: str) -> Path:
-    return table_dir(data_dir, table) / "_schema.json"
-
-
-def staging_root(data_dir: str | os.PathLike[str]) -> Path:
-    return Path(data_dir) / ".staging"
-
-
-def locks_dir(data_dir: str | os.PathLike[str]) -> Path:
-    return Path(data_dir) / ".locks"
-
-
-def day_lock_path(data_dir: str | os.PathLike[str], day: dt.date) -> Path:
-    return locks_dir(data_dir) / f"day-{day.isoformat()}.lock"
-
-
-def schema_lock_path(data_dir: str | os.PathLike[str], table: str) -> Path:
-    return locks_dir(data_dir) / f"schema-{table}.lock"
-
-
-def partitions(data_dir: str | os.PathLike[str], table: str) -> list[tuple[dt.date, Path]]:
-    """The table's partitions, oldest first (directories that do not parse are ignored)."""
-    root = table_dir(data_dir, table)
-    if not root.is_dir():
-        return []
-    out = []
+def parse_partition_name(name: str) -> dt.date | None:
+    """The day of a ``created_date=YYYY-MM-DD`` name, else None."""
     prefix = PARTITION_KEY + "="
-    for entry in root.iterdir():
-        if entry.is_dir() and entry.name.startswith(prefix):
-            try:
-                out.append((dt.date.fromisoformat(entry.name[len(prefix) :]), entry))
-            except ValueError:
-                continue
-    return sorted(out)
+    if not name.startswith(prefix):
+        return None
+    try:
+        return dt.date.fromisoformat(name[len(prefix) :])
+    except ValueError:
+        return None
+
+
+def table_prefix(table: str) -> str:
+    return f"{TABLES}/{table}"
+
+
+def partition_prefix(table: str, day: dt.date) -> str:
+    return f"{table_prefix(table)}/{partition_name(day)}"
+
+
+def schema_key(table: str) -> str:
+    return f"{table_prefix(table)}/{SCHEMA_FILE}"
+
+
+def raw_day_prefix(day: dt.date) -> str:
+    return f"{RAW}/{partition_name(day)}"
+
+
+def listing_key(day: dt.date) -> str:
+    return f"{raw_day_prefix(day)}/{LISTING_FILE}"
+
+
+def job_file_stem(job_id: str) -> str:
+    """A file-name-safe, collision-free stem for a job id (no separators, no dots, bounded):
+    job ids are free text (``/``, ``..``, ``%``, 500 characters); the id lives inside the file."""
+    readable = _UNSAFE.sub("_", job_id)[:64]
+    digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{readable}-{digest}"
+
+
+def job_file_name(job_id: str) -> str:
+    return job_file_stem(job_id) + JOB_SUFFIX
+
+
+def job_key(day: dt.date, job_id: str) -> str:
+    return f"{raw_day_prefix(day)}/{job_file_name(job_id)}"
+
+
+def check_cache_key(day: dt.date) -> str:
+    return f".cache/checks/{partition_name(day)}.json"
+
+
+def day_lock_name(day: dt.date) -> str:
+    return f"day-{day.isoformat()}"
+
+
+def is_parquet(name: str) -> bool:
+    return name.endswith(PARQUET_SUFFIX)

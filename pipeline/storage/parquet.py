@@ -2,10 +2,11 @@
 
 Each table's rows are flushed to a new zstd Parquet file every chunk (see
 ``pipeline.tables.frames.DEFAULT_MAX_ROWS``, 64 MiB of JSON text at most), so peak memory does
-not grow with the size of the day. Files go to a staging dir outside ``tables/``; when every
-table is complete, each partition directory is swapped in atomically. A failure (or a kill) before
-the swap leaves the previous partitions untouched; the next write removes the leftovers. Two
-writers of the same day serialize on a per-day fcntl lock.
+not grow with the size of the day. Files go to a local staging dir (the store's); when every
+table is complete, each partition is committed whole (``Store.commit_partition``: a directory
+swap on a local disk, one PUT in a bucket). A failure (or a kill) before the commit leaves the
+previous partitions untouched; the next write removes the leftovers. Two writers of the same day
+serialize on the day's lock (fcntl on a local disk, a lease in a bucket).
 
 Each partition also holds ``_build.json`` (not a Parquet file, so readers' globs skip it): the
 caller's fingerprint of the input, the row and file counts. :func:`built_day` reads it back so an
@@ -35,24 +36,17 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     import pandas as pd
 
-from pipeline.storage.atomic import (
-    clean_stale_staging,
-    file_lock,
-    fsync_dir,
-    fsync_file,
-    naming_full_device,
-    staging_dir,
-    swap_in,
-)
+from pipeline.storage.atomic import fsync_file, naming_full_device
 from pipeline.storage.layout import (
+    BUILD_RECORD,
     PARTITION_KEY,
     as_date,
-    day_lock_path,
-    partition_dir,
-    schema_path,
-    staging_root,
+    day_lock_name,
+    is_parquet,
+    partition_prefix,
 )
 from pipeline.storage.schema_store import load_schema, persistent_register
+from pipeline.storage.store import Store, open_store
 from pipeline.tables.frames import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS,
@@ -60,13 +54,13 @@ from pipeline.tables.frames import (
     TABLES,
     JobRows,
     make_accumulator,
+    new_schema,
     to_pandas,
 )
 
 ROW_GROUP_SIZE = 128 * 1024
 PREVIEW_ROWS = 5
 _PREVIEW_CHARS = 200
-BUILD_RECORD = "_build.json"
 
 
 class TableWriteResult:
@@ -74,6 +68,7 @@ class TableWriteResult:
 
     ``schema`` and ``preview_rows`` of a partition found already built (``built_day``) are read
     from its files on first use: a re-sync that only reports row counts opens no Parquet file.
+    ``path`` says where the partition lives (a directory or an ``s3://`` prefix).
     """
 
     def __init__(
@@ -81,14 +76,17 @@ class TableWriteResult:
         table: str,
         rows: int,
         files: int,
-        path: str,
+        store: Store,
+        prefix: str,
         schema: pa.Schema | None = None,
         preview_rows: list[dict[str, Any]] | None = None,
     ) -> None:
         self.table = table
         self.rows = rows
         self.files = files
-        self.path = path
+        self.store = store
+        self.prefix = prefix
+        self.path = store.describe(prefix)
         self._schema = schema
         self._preview_rows = preview_rows
 
@@ -111,13 +109,15 @@ class TableWriteResult:
 
     def _describe(self) -> None:
         """The schema and first rows, read back from the partition's files."""
-        paths = sorted(Path(self.path).glob("*.parquet"))
-        self._schema = pa.unify_schemas([pq.read_schema(p) for p in paths])
+        fs, root = self.store.parquet_source(self.prefix)
+        names = sorted(n for n in self.store.list_files(self.prefix) if is_parquet(n))
+        files = [pq.ParquetFile(fs.open_input_file(f"{root}/{n}")) for n in names]
+        self._schema = pa.unify_schemas([f.schema_arrow for f in files])
         preview: list[dict[str, Any]] = []
-        for p in paths:
+        for f in files:
             if len(preview) >= PREVIEW_ROWS:
                 break
-            head = pq.ParquetFile(p).iter_batches(batch_size=PREVIEW_ROWS - len(preview))
+            head = f.iter_batches(batch_size=PREVIEW_ROWS - len(preview))
             batch = next(head, None)
             if batch is not None:
                 preview += [{k: _short(v) for k, v in row.items()} for row in _python_rows(batch)]
@@ -256,7 +256,7 @@ def _fewer_gc_passes() -> Iterator[None]:
 
 
 def _write_shard(
-    root: Path,
+    root: Store,
     day: dt.date,
     stage: Path,
     prefix: str,
@@ -342,14 +342,14 @@ class DayBuild:
 
     def __init__(
         self,
-        data_dir: str | os.PathLike[str],
+        data_dir: str | os.PathLike[str] | Store,
         day: dt.date | str,
         *,
         fetched_at: dt.datetime | int | None,
         max_rows: Mapping[str, int] | None = None,
         locked: bool = False,
     ) -> None:
-        self.root = Path(data_dir)
+        self.root = open_store(data_dir)
         self.locked = locked
         self.day = as_date(day)
         self.fetched_at = fetched_at
@@ -362,9 +362,8 @@ class DayBuild:
     def __enter__(self) -> DayBuild:
         with self._stack as stack:
             if not self.locked:  # else the caller holds the day's lock (a second would wait)
-                stack.enter_context(file_lock(day_lock_path(self.root, self.day)))
-            clean_stale_staging(staging_root(self.root))
-            self._stage = stack.enter_context(staging_dir(staging_root(self.root)))
+                stack.enter_context(self.root.lock(day_lock_name(self.day)))
+            self._stage = stack.enter_context(self.root.staging())
             self._stack = stack.pop_all()
         return self
 
@@ -425,7 +424,7 @@ class DayBuild:
 
 
 def _commit(
-    root: Path, day: dt.date, written: list[_Shard], fingerprint: str | None
+    root: Store, day: dt.date, written: list[_Shard], fingerprint: str | None
 ) -> DayWriteResult:
     ids = [(w.first, w.last) for w in written if w.first is not None]
     for (_, last), (first, _) in itertools.pairwise(ids):
@@ -439,39 +438,27 @@ def _commit(
     register = persistent_register(root)
     empty: dict[str, pa.Schema] = {}
     for t in TABLES:
-        schema = load_schema(root, t)
+        schema = new_schema(t)
         empty[t] = schema.arrow_schema([name for name, _ in FIXED_COLUMNS[t]])
         if not files[t].files:
             files[t].write(empty[t].empty_table())
-        if not schema_path(root, t).exists():
-            register(schema, [], [])
-    for t in TABLES:
+        register(schema, [], [])  # stores the schema file of a table that has none yet
+    root.assert_locked(day_lock_name(day))
+
+    def commit(t: str) -> TableWriteResult:
         f = files[t]
+        prefix = partition_prefix(t, day)
         record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
-        record["files"] = f.files
-        with naming_full_device(f.directory / BUILD_RECORD):
-            (f.directory / BUILD_RECORD).write_text(json.dumps(record))
-            fsync_file(f.directory / BUILD_RECORD)
-            fsync_dir(f.directory)
-    results = {}
-    for t in TABLES:
-        target = partition_dir(root, t, day)
-        swap_in(files[t].directory, target)
-        f = files[t]
+        live = root.commit_partition(f.directory, prefix, record)
         schema = f.schema if f.schema is not None else empty[t]
-        results[t] = TableWriteResult(
-            table=t,
-            rows=f.rows,
-            files=f.files,
-            path=str(target),
-            schema=schema,
-            preview_rows=f.preview,
-        )
+        return TableWriteResult(t, f.rows, live, root, prefix, schema, f.preview)
+
+    results = dict(zip(TABLES, root.map(commit, list(TABLES)), strict=True))
     return DayWriteResult(day=day, jobs=count, tables=results)
 
 
 def write_day(
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | Store,
     day: dt.date | str,
     jobs: Iterable[Mapping[str, Any]],
     *,
@@ -500,7 +487,7 @@ def write_day(
 
 
 def write_day_shards(
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | Store,
     day: dt.date | str,
     shards: Sequence[Iterable[Mapping[str, Any]]],
     *,
@@ -517,7 +504,7 @@ def write_day_shards(
 
 
 def built_day(
-    data_dir: str | os.PathLike[str],
+    data_dir: str | os.PathLike[str] | Store,
     day: dt.date | str,
     fingerprint: str,
     *,
@@ -526,23 +513,29 @@ def built_day(
     """The day's partitions as :func:`write_day` reported them, if every table was last built
     with ``fingerprint`` (and its files are all there); else None: the day needs a build.
     ``locked``: the caller holds the day's lock."""
-    root = Path(data_dir)
+    store = open_store(data_dir)
     day = as_date(day)
+    lock = contextlib.nullcontext() if locked else store.lock(day_lock_name(day))
+
+    def read(t: str) -> tuple[str, dict[str, Any] | None]:
+        prefix = partition_prefix(t, day)
+        files = store.list_files(prefix)
+        if BUILD_RECORD not in files:
+            return prefix, None
+        try:
+            record = json.loads(store.read_bytes(f"{prefix}/{BUILD_RECORD}"))
+        except (OSError, ValueError):
+            return prefix, None
+        matches = record.get("fingerprint") == fingerprint and store.record_matches(record, files)
+        return prefix, record if matches else None
+
+    with lock:
+        records = store.map(read, list(TABLES))
     results = {}
     jobs = None
-    lock = contextlib.nullcontext() if locked else file_lock(day_lock_path(root, day))
-    with lock:
-        for t in TABLES:
-            directory = partition_dir(root, t, day)
-            try:
-                record = json.loads((directory / BUILD_RECORD).read_text())
-            except (OSError, ValueError):
-                return None
-            files = len(list(directory.glob("*.parquet")))
-            if record.get("fingerprint") != fingerprint or record.get("files") != files:
-                return None
-            if jobs is not None and record.get("jobs") != jobs:
-                return None
-            jobs = record.get("jobs")
-            results[t] = TableWriteResult(t, record["rows"], record["files"], str(directory))
+    for t, (prefix, record) in zip(TABLES, records, strict=True):
+        if record is None or (jobs is not None and record.get("jobs") != jobs):
+            return None
+        jobs = record.get("jobs")
+        results[t] = TableWriteResult(t, record["rows"], record["files"], store, prefix)
     return DayWriteResult(day=day, jobs=int(jobs or 0), tables=results)

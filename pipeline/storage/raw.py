@@ -1,14 +1,11 @@
-"""The raw landing: each completed job's complete JSON, and each day's listing, on disk.
+"""The raw landing: each completed job's complete JSON, and each day's listing, in the data dir.
 
-Layout under ``<data_dir>/raw/created_date=YYYY-MM-DD/``:
+Layout under ``raw/created_date=YYYY-MM-DD/`` (see :mod:`pipeline.storage.layout`):
 - ``<job file>.json.zst``: one completed job, the "complete job" dict (docs/architecture.md),
   zstd-compressed. A completed job does not change upstream, so a landed job is never fetched again.
 - ``_listing.json.zst``: what ``GET /extract`` listed for that day at the last landing (every
   status), with the time it was listed. The tables are built from the listing plus the landed
   jobs, so jobs deleted upstream disappear and jobs completed since appear.
-
-Job ids are free text (they may hold ``/``, ``..``, ``%`` or be 500 characters long), so file names
-are a reversible-looking but safe encoding plus a hash; the id itself lives inside the file.
 """
 
 from __future__ import annotations
@@ -18,29 +15,26 @@ import datetime as dt
 import hashlib
 import itertools
 import os
-import re
 import select
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from pipeline import jsonio
-from pipeline.storage.atomic import atomic_write_bytes, file_lock
-from pipeline.storage.layout import day_lock_path
-
-_LISTING = "_listing.json.zst"
-_SUFFIX = ".json.zst"
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
-
-
-def job_file_stem(job_id: str) -> str:
-    """A file-name-safe, collision-free stem for a job id (no separators, no dots, bounded)."""
-    readable = _UNSAFE.sub("_", job_id)[:64]
-    digest = hashlib.sha256(job_id.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{readable}-{digest}"
+from pipeline.storage.layout import (
+    JOB_SUFFIX,
+    LISTING_FILE,
+    RAW,
+    day_lock_name,
+    job_file_name,
+    job_key,
+    listing_key,
+    parse_partition_name,
+    raw_day_prefix,
+)
+from pipeline.storage.store import FileInfo, Store, open_store
 
 
 def _zstd(data: bytes) -> bytes:
@@ -50,8 +44,8 @@ def _zstd(data: bytes) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
-def _read_zstd_json(path: Path) -> Any:
-    with pa.input_stream(str(path), compression="zstd") as stream:
+def _unzstd_json(data: bytes) -> Any:
+    with pa.input_stream(pa.py_buffer(data), compression="zstd") as stream:
         return jsonio.loads(stream.read())
 
 
@@ -65,94 +59,96 @@ class Listing:
 
 
 class RawStore:
-    """File access for the raw landing under ``<data_dir>/raw``."""
+    """The raw landing of a data dir (a path, a bucket URL or a :class:`Store`)."""
 
-    def __init__(self, data_dir: str | os.PathLike[str]) -> None:
-        self.root = Path(data_dir) / "raw"
-        # Temp files live outside the day directories, so readers never see them.
-        self._tmp = Path(data_dir) / ".staging" / "raw-tmp"
+    def __init__(self, data_dir: str | os.PathLike[str] | Store) -> None:
+        self.store = open_store(data_dir)
 
-    def day_dir(self, day: dt.date) -> Path:
-        return self.root / f"created_date={day.isoformat()}"
+    def describe_day(self, day: dt.date) -> str:
+        """Where the day's landing lives, for people."""
+        return self.store.describe(raw_day_prefix(day))
 
     def day_lock(self, day: dt.date) -> contextlib.AbstractContextManager[None]:
         """The day's exclusive lock, the one its table builds take too (not reentrant)."""
-        return file_lock(day_lock_path(self.root.parent, day))
+        return self.store.lock(day_lock_name(day))
 
-    def job_path(self, day: dt.date, job_id: str) -> Path:
-        return self.day_dir(day) / f"{job_file_stem(job_id)}{_SUFFIX}"
+    def landed(self, day: dt.date) -> dict[str, FileInfo]:
+        """The day's landed job files by name (one listing of the day)."""
+        files = self.store.list_files(raw_day_prefix(day))
+        return {n: f for n, f in files.items() if n.endswith(JOB_SUFFIX) and n != LISTING_FILE}
+
+    def landed_ids(self, day: dt.date, job_ids: Iterable[str]) -> set[str]:
+        """Which of ``job_ids`` are landed for the day (one listing of the day)."""
+        names = self.landed(day)
+        return {job_id for job_id in job_ids if job_file_name(job_id) in names}
 
     def has_job(self, day: dt.date, job_id: str) -> bool:
-        return self.job_path(day, job_id).is_file()
+        return self.store.exists(job_key(day, job_id))
 
-    def put_job(self, day: dt.date, job: Mapping[str, Any]) -> Path:
-        return self.put_job_json(day, job["job_id"], jsonio.dumps(job))
+    def put_job(self, day: dt.date, job: Mapping[str, Any]) -> None:
+        self.put_job_json(day, job["job_id"], jsonio.dumps(job))
 
-    def put_job_json(self, day: dt.date, job_id: str, body: bytes) -> Path:
+    def put_job_json(self, day: dt.date, job_id: str, body: bytes) -> None:
         """Land a job given as its JSON document (bytes, as the client joined them).
 
-        The day directory is not synced per job: the listing, written last into it, syncs it
-        (a crash before that may lose landed jobs, which the next run fetches again)."""
-        path = self.job_path(day, job_id)
-        atomic_write_bytes(path, _zstd(body), self._tmp, sync_dir=False)
-        return path
+        Not durable one by one: the listing, written last into the day, is (a crash before
+        that may lose landed jobs, which the next run fetches again)."""
+        self.store.write_bytes(job_key(day, job_id), _zstd(body), durable=False)
 
     def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
-        return _read_zstd_json(self.job_path(day, job_id))
+        """The landed job; ``FileNotFoundError`` when it is not landed."""
+        return _unzstd_json(self.store.read_bytes(job_key(day, job_id)))
 
     def write_listing(
         self, day: dt.date, jobs: Iterable[Mapping[str, Any]], listed_at: dt.datetime
-    ) -> Path:
-        path = self.day_dir(day) / _LISTING
+    ) -> None:
         body = {"day": day.isoformat(), "listed_at": listed_at.isoformat(), "jobs": list(jobs)}
-        atomic_write_bytes(path, _zstd(jsonio.dumps(body)), self._tmp)
-        return path
+        self.store.write_bytes(listing_key(day), _zstd(jsonio.dumps(body)))
+
+    def landed_days(self) -> set[dt.date]:
+        """The days the landing has anything for (one listing of ``raw/``)."""
+        names = self.store.list_dirs(RAW)
+        return {day for day in map(parse_partition_name, names) if day is not None}
 
     def has_listing(self, day: dt.date) -> bool:
         """Whether the day was ever landed (its listing is written last)."""
-        return (self.day_dir(day) / _LISTING).is_file()
+        return self.store.exists(listing_key(day))
 
     def read_listing(self, day: dt.date) -> Listing | None:
-        path = self.day_dir(day) / _LISTING
-        if not path.is_file():
+        try:
+            body = _unzstd_json(self.store.read_bytes(listing_key(day)))
+        except FileNotFoundError:
             return None
-        body = _read_zstd_json(path)
         return Listing(
             day=day,
             listed_at=dt.datetime.fromisoformat(body["listed_at"]),
             jobs=tuple(body["jobs"]),
         )
 
-    def prune(self, day: dt.date, keep_job_ids: Iterable[str]) -> list[Path]:
-        """Delete landed jobs that are no longer listed (deleted upstream); return what went."""
-        day_dir = self.day_dir(day)
-        if not day_dir.is_dir():
-            return []
-        keep = {f"{job_file_stem(job_id)}{_SUFFIX}" for job_id in keep_job_ids}
-        removed = []
-        for path in day_dir.iterdir():
-            unlisted = path.name.endswith(_SUFFIX) and path.name != _LISTING
-            if unlisted and path.name not in keep:
-                path.unlink(missing_ok=True)
-                removed.append(path)
+    def prune(self, day: dt.date, keep_job_ids: Iterable[str]) -> list[str]:
+        """Delete landed jobs that are no longer listed (deleted upstream); return their file
+        names."""
+        keep = {job_file_name(job_id) for job_id in keep_job_ids}
+        removed = [name for name in self.landed(day) if name not in keep]
+        for name in removed:
+            self.store.delete(f"{raw_day_prefix(day)}/{name}")
         return removed
 
     def fingerprint(self, day: dt.date, listing: Listing | None) -> str:
         """A digest of what the day's tables are built from: the listed jobs (not when they were
-        listed) and each landed job file's name, size and mtime. Landing anything new, a status
-        change or a deletion upstream changes it."""
+        listed) and each landed job file's name, size and version. Landing anything new, a
+        status change or a deletion upstream changes it."""
         if listing is None:
             return "no-listing"
         digest = hashlib.sha256()
         jobs = sorted(listing.jobs, key=lambda job: job["job_id"])
         digest.update(jsonio.dumps(jobs))
+        landed = self.landed(day)
         for job in jobs:
-            path = self.job_path(day, job["job_id"])
-            try:
-                st = path.stat()
-            except FileNotFoundError:
-                continue
-            digest.update(f"\n{path.name} {st.st_size} {st.st_mtime_ns}".encode())
+            name = job_file_name(job["job_id"])
+            info = landed.get(name)
+            if info is not None:
+                digest.update(f"\n{name} {info.size} {info.version}".encode())
         return digest.hexdigest()
 
     def iter_day_jobs(self, day: dt.date) -> Iterator[Mapping[str, Any]]:
@@ -161,35 +157,33 @@ class RawStore:
         listing = self.read_listing(day)
         if listing is None:
             return
-        yield from LandedJobs(self.root.parent, day, _sorted_jobs(listing))
+        yield from LandedJobs(self.store, day, _sorted_jobs(listing))
 
     def day_shards(self, day: dt.date, listing: Listing, max_shards: int) -> list[LandedJobs]:
         """The day's jobs (as :meth:`iter_day_jobs`) cut into at most ``max_shards`` runs of
         consecutive job ids with about the same landed bytes each, one per build worker."""
         jobs = _sorted_jobs(listing)
+        landed = self.landed(day)
         sizes = []
         for job in jobs:
             size = 1
             if job.get("status") == "completed":
-                with contextlib.suppress(FileNotFoundError):
-                    size += self.job_path(day, job["job_id"]).stat().st_size
+                info = landed.get(job_file_name(job["job_id"]))
+                size += info.size if info is not None else 0
             sizes.append(size)
         total = sum(sizes)
         shards, start, acc = [], 0, 0
         for i, size in enumerate(sizes):
             acc += size
             if acc * max_shards >= total * (len(shards) + 1) and len(shards) < max_shards - 1:
-                shards.append(LandedJobs(self.root.parent, day, jobs[start : i + 1]))
+                shards.append(LandedJobs(self.store, day, jobs[start : i + 1]))
                 start = i + 1
-        shards.append(LandedJobs(self.root.parent, day, jobs[start:]))
+        shards.append(LandedJobs(self.store, day, jobs[start:]))
         return shards
 
     def landed_bytes(self, day: dt.date) -> int:
         """Total size of the day's landed job files (how much work building the day is)."""
-        day_dir = self.day_dir(day)
-        if not day_dir.is_dir():
-            return 0
-        return sum(p.stat().st_size for p in day_dir.iterdir() if p.name.endswith(_SUFFIX))
+        return sum(info.size for info in self.landed(day).values())
 
 
 def _sorted_jobs(listing: Listing) -> tuple[Mapping[str, Any], ...]:
@@ -202,7 +196,7 @@ class LandedJobs:
     worker process can be handed it: complete dicts for landed completed jobs, else the
     listing object."""
 
-    data_dir: Path
+    data_dir: Store
     day: dt.date
     summaries: tuple[Mapping[str, Any], ...]
 
@@ -216,8 +210,9 @@ def _landed_or_summary(
     store: RawStore, day: dt.date, summary: Mapping[str, Any]
 ) -> Mapping[str, Any]:
     """The landed complete job of a listed completed job, else its listing object."""
-    if summary.get("status") == "completed" and store.has_job(day, summary["job_id"]):
-        return store.get_job(day, summary["job_id"])
+    if summary.get("status") == "completed":
+        with contextlib.suppress(FileNotFoundError):
+            return store.get_job(day, summary["job_id"])
     return summary
 
 
@@ -247,7 +242,7 @@ class ArrivingJobs:
     landed then was deleted upstream and is left out, as the day's new listing leaves it out.
     End-of-file without ``done`` means the landing failed: the shard raises."""
 
-    data_dir: Path
+    data_dir: Store
     day: dt.date
     summaries: tuple[Mapping[str, Any], ...]
     expected: frozenset[str]
@@ -268,7 +263,11 @@ class ArrivingJobs:
 
 
 def arriving_shards(
-    data_dir: Path, day: dt.date, jobs: Iterable[Mapping[str, Any]], expected: Iterable[str], n: int
+    data_dir: Store,
+    day: dt.date,
+    jobs: Iterable[Mapping[str, Any]],
+    expected: Iterable[str],
+    n: int,
 ) -> list[ArrivingJobs]:
     """The day's listed ``jobs`` in ``job_id`` order, cut into at most ``n`` contiguous runs with
     about the same number of ``expected`` (to be landed) jobs each."""

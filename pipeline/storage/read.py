@@ -19,8 +19,17 @@ import pyarrow.parquet as pq
 if TYPE_CHECKING:
     import pandas as pd
 
-from pipeline.storage.layout import PARTITION_KEY, as_date, partitions
+from pipeline.storage.layout import (
+    PARTITION_KEY,
+    as_date,
+    is_parquet,
+    parse_partition_name,
+    partition_name,
+    partition_prefix,
+    table_prefix,
+)
 from pipeline.storage.schema_store import load_schema
+from pipeline.storage.store import Store, open_store
 from pipeline.tables.frames import FIXED_COLUMNS, TABLES, to_pandas
 
 
@@ -40,21 +49,40 @@ def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
 
+def partition_days(data_dir: str | os.PathLike[str] | Store, table: str) -> list[dt.date]:
+    """The days the table has a partition for, oldest first."""
+    names = open_store(data_dir).list_dirs(table_prefix(table))
+    return sorted(day for day in map(parse_partition_name, names) if day is not None)
+
+
+def parquet_files(
+    store: Store, table: str, days: Iterable[dt.date] | None = None
+) -> list[tuple[dt.date, str]]:
+    """``(day, path)`` of the table's Parquet files (paths in ``store.parquet_source``'s
+    filesystem), of every partition or of ``days``', oldest first."""
+    _, root = store.parquet_source(table_prefix(table))
+    chosen = partition_days(store, table) if days is None else sorted(days)
+    return [
+        (day, f"{root}/{partition_name(day)}/{name}")
+        for day in chosen
+        for name in sorted(store.list_files(partition_prefix(table, day)))
+        if is_parquet(name)
+    ]
+
+
 def read_arrow(
-    name: str, data_dir: str | os.PathLike[str], days: Iterable[dt.date | str] | None = None
+    name: str,
+    data_dir: str | os.PathLike[str] | Store,
+    days: Iterable[dt.date | str] | None = None,
 ) -> pa.Table:
     """The table as Arrow, with a ``created_date`` (date32) column, oldest partition first."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; one of {', '.join(TABLES)}")
-    schema = load_schema(data_dir, name)
-    wanted = None if days is None else {as_date(d) for d in days}
-    files = [
-        (day, path)
-        for day, directory in partitions(data_dir, name)
-        if wanted is None or day in wanted
-        for path in sorted(directory.glob("*.parquet"))
-    ]
-    tables = [(day, pq.read_table(path)) for day, path in files]
+    store = open_store(data_dir)
+    schema = load_schema(store, name)
+    fs, _ = store.parquet_source(table_prefix(name))
+    files = parquet_files(store, name, None if days is None else {as_date(d) for d in days})
+    tables = [(day, pq.read_table(path, filesystem=fs)) for day, path in files]
     present = {n for _, t in tables for n in t.column_names}
     fixed = {n for n, _ in FIXED_COLUMNS[name]}
     names = schema.ordered(n for n in schema.columns if n in present or n in fixed)
@@ -70,7 +98,7 @@ def read_arrow(
 
 
 def read_table(
-    name: str, data_dir: str | os.PathLike[str], days: Iterable[dt.date | str] | None = None
+    name: str, data_dir: str | os.PathLike[str] | Store, days: Iterable[dt.date | str] | None = None
 ) -> pd.DataFrame:
     """Every column of every partition (or of ``days``) of table ``name``, with
     ``created_date``; ints and bools are nullable pandas dtypes, timestamps UTC."""

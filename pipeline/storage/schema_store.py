@@ -1,49 +1,57 @@
-"""``<data_dir>/tables/<table>/_schema.json``: the persisted, append-only column registry.
+"""``tables/<table>/_schema.json``: the persisted, append-only column registry.
 
-Registration reloads the stored schema under a per-table fcntl lock, adds the new columns on
-top of it and writes it back atomically, so concurrent writers of different days agree on every
-column's name and kind (the first to register wins; the others adopt it).
+Registration is a read-modify-write of the stored schema (``Store.update``: under a lock on a
+local disk, conditional writes in a bucket): new columns are added on top of what is stored, so
+concurrent writers of different days agree on every column's name and kind (the first to
+register wins; the others adopt it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from pathlib import Path
 
-from pipeline.storage.atomic import atomic_write_bytes, file_lock
-from pipeline.storage.layout import schema_lock_path, schema_path, staging_root
+from pipeline.storage.layout import schema_key
+from pipeline.storage.store import Store, open_store
 from pipeline.tables.frames import Register, new_schema, register_in_memory
 from pipeline.tables.schema import TableSchema
 
 
-def _merge_stored(schema: TableSchema, path: Path) -> None:
-    if path.exists():
-        schema.merge_dict(json.loads(path.read_bytes()))
-
-
-def load_schema(data_dir: str | os.PathLike[str], table: str) -> TableSchema:
+def load_schema(data_dir: str | os.PathLike[str] | Store, table: str) -> TableSchema:
     """The table's schema: fixed columns plus everything registered so far."""
     schema = new_schema(table)
-    _merge_stored(schema, schema_path(data_dir, table))
+    with contextlib.suppress(FileNotFoundError):
+        schema.merge_dict(json.loads(open_store(data_dir).read_bytes(schema_key(table))))
     return schema
 
 
-def persistent_register(data_dir: str | os.PathLike[str]) -> Register:
-    """A ``register`` callback that persists new columns under the table's schema lock."""
+def persistent_register(data_dir: str | os.PathLike[str] | Store) -> Register:
+    """A ``register`` callback that persists new columns (see the module docstring)."""
+    store = open_store(data_dir)
 
     def register(
         schema: TableSchema,
         paths: list[tuple[str, tuple[str, ...], str]],
         variants: list[tuple[str, str]],
     ) -> None:
-        path = schema_path(data_dir, schema.table)
-        with file_lock(schema_lock_path(data_dir, schema.table)):
-            _merge_stored(schema, path)
-            before = len(schema.columns)
-            register_in_memory(schema, paths, variants)
-            if len(schema.columns) != before or not path.exists():
-                data = json.dumps(schema.to_dict(), indent=1, ensure_ascii=False).encode()
-                atomic_write_bytes(path, data, staging_root(data_dir))
+        agreed: list[TableSchema] = []
+
+        def change(stored: bytes | None) -> bytes | None:
+            # A fresh copy per attempt: a bucket retries on a concurrent write, and the stored
+            # columns must win over ours, which a half-registered schema would shadow.
+            trial = new_schema(schema.table)
+            trial.merge_dict(schema.to_dict())
+            if stored is not None:
+                trial.merge_dict(json.loads(stored))
+            before = len(trial.columns)
+            register_in_memory(trial, paths, variants)
+            agreed[:] = [trial]
+            if len(trial.columns) == before and stored is not None:
+                return None
+            return json.dumps(trial.to_dict(), indent=1, ensure_ascii=False).encode()
+
+        store.update(schema_key(schema.table), change)
+        schema.merge_dict(agreed[0].to_dict())
 
     return register

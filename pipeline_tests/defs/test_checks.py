@@ -6,6 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.quality import check_day
+from pipeline.storage.layout import job_key
 from pipeline.storage.raw import RawStore
 
 
@@ -57,7 +58,7 @@ def test_completed_job_without_landing_fails_the_completeness_check(
     completed = next(
         j for j in dataset.job_ids_for_day(day) if dataset.summary(j)["status"] == "completed"
     )
-    store.job_path(day, completed).unlink()
+    store.store.delete(job_key(day, completed))
     outcome = _outcomes(data_dir, day)[("extract_jobs", "completed_jobs_have_rows")]
     assert not outcome.passed
     assert completed in outcome.metadata["not_landed"]

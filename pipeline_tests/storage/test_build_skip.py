@@ -2,7 +2,7 @@
 
 import datetime as dt
 
-from pipeline.storage.parquet import BUILD_RECORD
+from pipeline.storage.layout import BUILD_RECORD
 from pipeline.storage.raw import RawStore
 from pipeline.sync import build_day
 

@@ -1,0 +1,88 @@
+"""A table's Parquet as a DuckDB view, wherever the data dir is.
+
+On a local disk DuckDB reads the files itself (``read_parquet`` with ``union_by_name``). In a
+bucket it scans a pyarrow dataset over the store's filesystem (DuckDB's httpfs extension is not
+something we can install offline), typed by the table's ``_schema.json``: every column the table
+ever had, whatever subset of days is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pipeline.storage.layout import PARTITION_KEY, table_prefix
+from pipeline.storage.read import parquet_files
+from pipeline.storage.schema_store import load_schema
+from pipeline.storage.store import Store
+
+if TYPE_CHECKING:
+    import duckdb
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _paths(store: Store, table: str, days: Iterable[dt.date] | None) -> list[str]:
+    return [path for _, path in parquet_files(store, table, days)]
+
+
+def local_view_sql(
+    store: Store, table: str, view: str, days: Iterable[dt.date] | None = None, *, kind: str
+) -> str | None:
+    """The ``CREATE`` statement of a local table's view (for the duckdb shell too); None when
+    the table has no file. All days: a glob, so partitions written later show up."""
+    files = _paths(store, table, days)
+    if not files:
+        return None
+    if days is None:
+        _, root = store.parquet_source(table_prefix(table))
+        source = _sql_text(f"{root}/**/*.parquet")
+    else:
+        source = "[" + ", ".join(_sql_text(f) for f in files) + "]"
+    return (
+        f"CREATE OR REPLACE {kind} {view} AS SELECT * FROM read_parquet({source}, "
+        "hive_partitioning=true, union_by_name=true);"
+    )
+
+
+def create_view(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    store: Store,
+    table: str,
+    days: Iterable[dt.date] | None = None,
+    *,
+    temporary: bool = True,
+) -> bool:
+    """Bind ``view`` to the table (all days, or ``days``) with its hive ``created_date`` (DATE);
+    False, and no view, when there is no file."""
+    kind = "TEMP VIEW" if temporary else "VIEW"
+    if store.is_local:
+        sql = local_view_sql(store, table, view, days, kind=kind)
+        if sql is not None:
+            con.execute(sql)
+        return sql is not None
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    files = _paths(store, table, days)
+    if not files:
+        return False
+    fs, root = store.parquet_source(table_prefix(table))
+    key = pa.schema([(PARTITION_KEY, pa.date32())])
+    schema = load_schema(store, table)
+    columns = schema.arrow_schema(list(schema.columns))
+    dataset = ds.dataset(
+        files,
+        schema=pa.unify_schemas([columns, key]),
+        filesystem=fs,
+        format="parquet",
+        partitioning=ds.partitioning(key, flavor="hive"),
+        partition_base_dir=root,
+    )
+    con.register(f"_{view}_arrow", dataset)
+    con.execute(f"CREATE OR REPLACE {kind} {view} AS SELECT * FROM _{view}_arrow")
+    return True
