@@ -11,6 +11,9 @@ CPU seconds it spent serving each run (at 0 ms it shares the 2 cores with whoeve
   in-process runs, the real product path), then the same command again on the same data
   directory (``resync``: nothing new upstream).
 * ours (``--mode direct``): ``sync_day`` (land + build) in a subprocess, without Dagster.
+* ``--store bucket``: the same runs of ours with the data dir an ``s3://`` prefix in a SeaweedFS
+  bucket on loopback (``pipeline_tests.object_store``; its CPU, like the emulator's, is not the
+  run's but shares the machine), labelled ``cli/bucket`` and ``direct/bucket``.
 * baseline: a sequential ``requests`` loop (list pages, then every completed job's pages with
   ``limit=100``), ``pd.json_normalize`` of the segment entities (and of the listing), then
   ``DataFrame.to_parquet``. Object columns (lists, and ``speaker_count`` being 2 or "several")
@@ -186,14 +189,20 @@ def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = Non
     )
 
 
-def _rows(data_dir: Path, table: str) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in data_dir.rglob(f"{table}/**/*.parquet"))
+def _rows(data_dir: Path | str, table: str) -> int:
+    from pipeline.storage.read import parquet_files
+    from pipeline.storage.store import open_store
+
+    store = open_store(data_dir)
+    fs, _ = store.parquet_source("")
+    files = parquet_files(store, table)
+    return sum(pq.ParquetFile(fs.open_input_file(p)).metadata.num_rows for _, p in files)
 
 
 # ---- the two contestants, run as ``bench/run.py --child ...`` ------------------------------
 
 
-def child_direct(base_url: str, data_dir: Path, concurrency: int, first: dt.date) -> None:
+def child_direct(base_url: str, data_dir: Path | str, concurrency: int, first: dt.date) -> None:
     """``sync_range`` (landing and build, overlapped for big days) without Dagster."""
     from pipeline.cloudglue.client import CloudglueClient
     from pipeline.sync import sync_range
@@ -258,9 +267,9 @@ def child_baseline(base_url: str, data_dir: Path, first: dt.date) -> None:
 
 
 def _cmd_ours(
-    mode: str, base_url: str, data_dir: Path, first: dt.date
+    mode: str, base_url: str, data_dir: Path | str, first: dt.date, store_env: dict[str, str]
 ) -> tuple[list[str], dict[str, str]]:
-    env = dict(os.environ)
+    env = {**os.environ, **store_env}
     if mode == "direct":
         cmd = [sys.executable, __file__, "--child", "direct", base_url, str(data_dir), str(first)]
         return cmd, env
@@ -281,30 +290,43 @@ def _median(values: list[float]) -> float:
 
 
 def run_workload(
-    workload: str, latency_ms: float, modes: list[str], runs: int, baseline_runs: int
+    workload: str,
+    latency_ms: float,
+    modes: list[str],
+    runs: int,
+    baseline_runs: int,
+    bucket: Any = None,
 ) -> list[dict[str, Any]]:
+    """``bucket``: a running SeaweedFS (``--store bucket``), else local data dirs only."""
     emulator = Emulator(workload, latency_ms)
     first_day = workload_days(workload)[0]
     rows = []
+    stores = [(name, bucket.env() if name == "bucket" else {}) for name in STORES]
     try:
         expected = emulator.segments
         base_dir = OUT / f"{workload}-{latency_ms:g}ms"
         shutil.rmtree(base_dir, ignore_errors=True)
         results: dict[str, list[Measure]] = {}
         resync: dict[str, list[Measure]] = {}
-        for mode in modes:
-            for i in range(runs):
-                data_dir = base_dir / f"{mode}-{i}"
-                cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first_day)
-                first = measure(cmd, emulator, env)
-                got = _rows(data_dir / "tables", "segment_entities")
-                if got != expected:
-                    raise SystemExit(f"{mode}: {got} segment entities, expected {expected}")
-                again = measure(cmd, emulator, env)
-                results.setdefault(mode, []).append(first)
-                resync.setdefault(mode, []).append(again)
-                print(f"  {workload} {latency_ms:g}ms {mode} run {i}: {first} resync {again}")
-                shutil.rmtree(data_dir, ignore_errors=True)
+        for i in range(runs):
+            for mode in modes:
+                for store, store_env in stores:
+                    who = mode if store == "local" else f"{mode}/{store}"
+                    data_dir: Path | str = base_dir / f"{mode}-{i}"
+                    if store == "bucket":
+                        data_dir = bucket.fresh_prefix()
+                    cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first_day, store_env)
+                    first = measure(cmd, emulator, env)
+                    with _environ(store_env):
+                        got = _rows(data_dir, "segment_entities")
+                    if got != expected:
+                        raise SystemExit(f"{who}: {got} segment entities, expected {expected}")
+                    again = measure(cmd, emulator, env)
+                    results.setdefault(who, []).append(first)
+                    resync.setdefault(who, []).append(again)
+                    print(f"  {workload} {latency_ms:g}ms {who} run {i}: {first} resync {again}")
+                    if store == "local":
+                        shutil.rmtree(data_dir, ignore_errors=True)
         for i in range(baseline_runs):
             data_dir = base_dir / f"baseline-{i}"
             cmd = [sys.executable, __file__, "--child", "baseline", emulator.base_url]
@@ -346,6 +368,23 @@ def run_workload(
             row["x_rss"] = row["peak_rss"] / _median([m.peak_rss for m in base])
         rows.append(row)
     return rows
+
+
+@contextlib.contextmanager
+def _environ(values: dict[str, str]) -> Any:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+STORES = ["local"]
 
 
 def machine() -> dict[str, Any]:
@@ -401,12 +440,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", nargs="+", default=["cli"], choices=["cli", "direct"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--baseline-runs", type=int, default=None, help="default: --runs")
+    parser.add_argument(
+        "--store",
+        nargs="+",
+        default=["local"],
+        choices=["local", "bucket"],
+        help="where ours writes: a local dir, an s3:// prefix in a SeaweedFS bucket, or both",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         kind, base_url, data_dir, first = args.child
         if kind == "direct":
-            child_direct(base_url, Path(data_dir), CONCURRENCY, dt.date.fromisoformat(first))
+            target = data_dir if data_dir.startswith("s3://") else Path(data_dir)
+            child_direct(base_url, target, CONCURRENCY, dt.date.fromisoformat(first))
         else:
             child_baseline(base_url, Path(data_dir), dt.date.fromisoformat(first))
         return 0
@@ -414,9 +461,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {info}", flush=True)
     rows: list[dict[str, Any]] = []
     baseline_runs = args.runs if args.baseline_runs is None else args.baseline_runs
-    for workload in args.workload:
-        for latency in args.latency_ms:
-            rows += run_workload(workload, latency, args.mode, args.runs, baseline_runs)
+    STORES[:] = args.store
+    with contextlib.ExitStack() as stack:
+        bucket = None
+        if "bucket" in args.store:
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+            from pipeline_tests.object_store import seaweedfs_server
+
+            bucket = stack.enter_context(seaweedfs_server())
+        for workload in args.workload:
+            for latency in args.latency_ms:
+                rows += run_workload(workload, latency, args.mode, args.runs, baseline_runs, bucket)
     info["loadavg_end"] = os.getloadavg()
     table = render(rows)
     print(f"\nmachine: {info}\n\n{table}")
