@@ -49,7 +49,7 @@ def test_the_production_instance_is_postgres_with_our_queue_and_pool(
     assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
     queue = instance.get_concurrency_config().run_queue_config
     assert queue.max_concurrent_runs == 4
-    assert queue.should_block_op_concurrency_limited_runs
+    assert queue.should_block_op_concurrency_limited_runs and queue.op_concurrency_slot_buffer == 1
     assert [(t["key"], t["limit"]) for t in queue.tag_concurrency_limits] == [
         ("dagster/partition", 1)
     ]
