@@ -11,6 +11,9 @@ from pipeline.settings import API_KEY_ENV
 
 defs = dg.Definitions(
     assets=[cloudglue_days],
+    # A run is one step (the multi-asset): run it in the run's own process rather than in a
+    # second one the multiprocess executor would start (a Python start-up, ~3-5 s, per run).
+    executor=dg.in_process_executor,
     jobs=[cloudglue_daily_job],
     schedules=[previous_day_schedule],
     sensors=[completed_jobs_sensor],

@@ -83,5 +83,15 @@ def lookback_days() -> int:
 
 # Days per run, for `sync --from --to`, backfills and the sensor alike: one listing and one run's
 # start-up for up to a quarter of days, while a run's listing (held in memory) and the days whose
-# locks it holds stay bounded.
-DAYS_PER_RUN = 92
+# locks it holds stay bounded. CLOUDGLUE_DAYS_PER_RUN changes it (read when the definitions load:
+# set it on the code location; more, smaller runs spread a backfill over more processes or pods).
+DAYS_PER_RUN_ENV = "CLOUDGLUE_DAYS_PER_RUN"
+DEFAULT_DAYS_PER_RUN = 92
+
+
+def days_per_run() -> int:
+    """CLOUDGLUE_DAYS_PER_RUN, at least 1, else 92."""
+    return max(1, int(os.environ.get(DAYS_PER_RUN_ENV) or DEFAULT_DAYS_PER_RUN))
+
+
+DAYS_PER_RUN = days_per_run()
