@@ -16,9 +16,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pipeline.storage.duck import create_view
-from pipeline.storage.layout import check_cache_key, is_parquet, partition_prefix
+from pipeline.storage.layout import (
+    check_cache_key,
+    is_parquet,
+    job_file_name,
+    partition_name,
+    partition_prefix,
+    table_prefix,
+)
 from pipeline.storage.raw import Listing, RawStore
-from pipeline.storage.store import Store, open_store
+from pipeline.storage.store import FileInfo, Store, open_store
 
 if TYPE_CHECKING:
     import duckdb
@@ -33,9 +40,17 @@ class CheckOutcome:
     metadata: dict[str, Any] = field(default_factory=dict)
 
 
-def _view(con: duckdb.DuckDBPyConnection, store: Store, table: str, days: list[dt.date]) -> bool:
-    """Bind ``table`` to the days' partitions (``created_date`` as text); False when none."""
-    if not create_view(con, f"{table}_files", store, table, days):
+def _view(
+    con: duckdb.DuckDBPyConnection,
+    store: Store,
+    table: str,
+    files: dict[dt.date, dict[str, FileInfo]],
+) -> bool:
+    """Bind ``table`` to the days' partition ``files`` (``created_date`` as text); False when
+    there are none."""
+    _, root = store.parquet_source(table_prefix(table))
+    paths = [f"{root}/{partition_name(d)}/{name}" for d, names in files.items() for name in names]
+    if not create_view(con, f"{table}_files", store, table, paths=sorted(paths)):
         return False
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {table} AS SELECT * REPLACE "
@@ -60,16 +75,35 @@ _CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
 _CACHE_VERSION = "2"
 
 
-def _cache_key(day: dt.date, store: RawStore, listing: Listing | None) -> str:
-    """A digest of every input of the checks: the landing (listing and job files) and each
-    checked partition's files (name, size, version)."""
-    digest = hashlib.sha256(f"{_CACHE_VERSION}:{store.fingerprint(day, listing)}".encode())
-    for table in _CHECKED_TABLES:
-        files = store.store.list_files(partition_prefix(table, day))
-        for name, info in sorted(files.items()):
-            if is_parquet(name):
+@dataclass(frozen=True)
+class _DayInputs:
+    """What a day's checks read, listed once: its landing and its checked partitions' files."""
+
+    listing: Listing | None
+    landed: dict[str, FileInfo]
+    parts: dict[str, dict[str, FileInfo]]
+
+    def cache_key(self, store: RawStore, day: dt.date) -> str:
+        """A digest of every input of the checks: the landing (listing and job files) and each
+        checked partition's files (name, size, version)."""
+        fingerprint = store.fingerprint(day, self.listing, self.landed)
+        digest = hashlib.sha256(f"{_CACHE_VERSION}:{fingerprint}".encode())
+        for table in _CHECKED_TABLES:
+            for name, info in sorted(self.parts[table].items()):
                 digest.update(f"\n{table}/{name} {info.size} {info.version}".encode())
-    return digest.hexdigest()
+        return digest.hexdigest()
+
+
+def _inputs(store: RawStore, day: dt.date) -> _DayInputs:
+    parts = {
+        table: {
+            name: info
+            for name, info in store.store.list_files(partition_prefix(table, day)).items()
+            if is_parquet(name)
+        }
+        for table in _CHECKED_TABLES
+    }
+    return _DayInputs(store.read_listing(day), store.landed(day), parts)
 
 
 def check_day(data_dir: str | os.PathLike[str] | Store, day: dt.date) -> list[CheckOutcome]:
@@ -89,26 +123,26 @@ def check_days(
     files = open_store(data_dir)
     store = RawStore(files)
     outcomes: dict[dt.date, list[CheckOutcome]] = {}
-    todo: dict[dt.date, tuple[Listing | None, str]] = {}
+    todo: dict[dt.date, tuple[_DayInputs, str]] = {}
 
-    def cached(day: dt.date) -> tuple[dt.date, Listing | None, str, list[CheckOutcome] | None]:
-        listing = store.read_listing(day)
-        key = _cache_key(day, store, listing)
+    def cached(day: dt.date) -> tuple[dt.date, _DayInputs, str, list[CheckOutcome] | None]:
+        inputs = _inputs(store, day)
+        key = inputs.cache_key(store, day)
         try:
             body = json.loads(files.read_bytes(check_cache_key(day)))
             if body.get("key") == key:
-                return day, listing, key, [CheckOutcome(**o) for o in body["outcomes"]]
+                return day, inputs, key, [CheckOutcome(**o) for o in body["outcomes"]]
         except (OSError, ValueError, TypeError, AttributeError):
             pass
-        return day, listing, key, None
+        return day, inputs, key, None
 
-    for day, listing, key, found in files.map(cached, list(days)):
+    for day, inputs, key, found in files.map(cached, list(days)):
         if found is not None:
             outcomes[day] = found
         else:
-            todo[day] = (listing, key)
+            todo[day] = (inputs, key)
     if todo:
-        checked = _check_days(store, {day: listing for day, (listing, _) in todo.items()})
+        checked = _check_days(store, {day: inputs for day, (inputs, _) in todo.items()})
 
         def keep(day: dt.date) -> None:
             body = {"key": todo[day][1], "outcomes": [dataclasses.asdict(o) for o in checked[day]]}
@@ -126,15 +160,18 @@ _BAD_TIME = (
 
 
 def _check_days(
-    store: RawStore, listings: dict[dt.date, Listing | None]
+    store: RawStore, inputs: dict[dt.date, _DayInputs]
 ) -> dict[dt.date, list[CheckOutcome]]:
     # Imported here: days whose outcomes are cached (a re-sync) need no DuckDB.
     import duckdb
 
-    days = list(listings)
+    days = list(inputs)
     con = duckdb.connect()
     try:
-        have = {table: _view(con, store.store, table, days) for table in _CHECKED_TABLES}
+        have = {
+            table: _view(con, store.store, table, {d: inputs[d].parts[table] for d in days})
+            for table in _CHECKED_TABLES
+        }
 
         def rows(table: str, sql: str) -> dict[str, list[tuple]]:
             return _by_day(con.execute(sql).fetchall()) if have[table] else {}
@@ -161,9 +198,8 @@ def _check_days(
         }
         return {
             day: _outcomes(
-                store,
                 day,
-                listings[day],
+                inputs[day],
                 counts.get(day.isoformat(), []),
                 duplicates.get(day.isoformat(), []),
                 jobs.get(day.isoformat(), []),
@@ -176,16 +212,15 @@ def _check_days(
 
 
 def _outcomes(
-    store: RawStore,
     day: dt.date,
-    listing: Listing | None,
+    inputs: _DayInputs,
     counts_rows: list[tuple],
     duplicates: list[tuple],
     job_rows: list[tuple],
     bad_times: dict[str, list[tuple]],
 ) -> list[CheckOutcome]:
     """One day's outcomes from its rows of the batch queries and its landing."""
-    listed = listing.jobs if listing else ()
+    listed = inputs.listing.jobs if inputs.listing else ()
     completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
     counts = dict(counts_rows)
     # Each job's `total` as landed, from its extract_jobs row: reading it back from the landing
@@ -193,9 +228,8 @@ def _outcomes(
     landed_totals = {job_id: total for job_id, total, _status, _problem in job_rows}
     totals = {}
     missing_landing = []
-    landed = store.landed_ids(day, completed_ids)
     for job_id in completed_ids:
-        if job_id in landed:
+        if job_file_name(job_id) in inputs.landed:
             totals[job_id] = landed_totals.get(job_id)
         else:
             missing_landing.append(job_id)

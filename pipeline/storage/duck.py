@@ -30,18 +30,20 @@ def _paths(store: Store, table: str, days: Iterable[dt.date] | None) -> list[str
 
 
 def local_view_sql(
-    store: Store, table: str, view: str, days: Iterable[dt.date] | None = None, *, kind: str
+    store: Store, table: str, view: str, paths: list[str] | None = None, *, kind: str
 ) -> str | None:
-    """The ``CREATE`` statement of a local table's view (for the duckdb shell too); None when
-    the table has no file. All days: a glob, so partitions written later show up."""
-    files = _paths(store, table, days)
-    if not files:
-        return None
-    if days is None:
+    """The ``CREATE`` statement of a local table's view (for the duckdb shell too) over
+    ``paths``, else every partition (a glob, so partitions written later show up); None when
+    there is no file."""
+    if paths is None:
+        if not _paths(store, table, None):
+            return None
         _, root = store.parquet_source(table_prefix(table))
         source = _sql_text(f"{root}/**/*.parquet")
+    elif not paths:
+        return None
     else:
-        source = "[" + ", ".join(_sql_text(f) for f in files) + "]"
+        source = "[" + ", ".join(_sql_text(p) for p in paths) + "]"
     return (
         f"CREATE OR REPLACE {kind} {view} AS SELECT * FROM read_parquet({source}, "
         "hive_partitioning=true, union_by_name=true);"
@@ -53,22 +55,23 @@ def create_view(
     view: str,
     store: Store,
     table: str,
-    days: Iterable[dt.date] | None = None,
     *,
+    paths: list[str] | None = None,
     temporary: bool = True,
 ) -> bool:
-    """Bind ``view`` to the table (all days, or ``days``) with its hive ``created_date`` (DATE);
-    False, and no view, when there is no file."""
+    """Bind ``view`` to the table's Parquet files ``paths`` (in ``store.parquet_source``'s
+    filesystem; default: every partition's) with its hive ``created_date`` (DATE); False, and no
+    view, when there is no file."""
     kind = "TEMP VIEW" if temporary else "VIEW"
     if store.is_local:
-        sql = local_view_sql(store, table, view, days, kind=kind)
+        sql = local_view_sql(store, table, view, paths, kind=kind)
         if sql is not None:
             con.execute(sql)
         return sql is not None
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    files = _paths(store, table, days)
+    files = _paths(store, table, None) if paths is None else paths
     if not files:
         return False
     fs, root = store.parquet_source(table_prefix(table))

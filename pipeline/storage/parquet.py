@@ -45,7 +45,7 @@ from pipeline.storage.layout import (
     is_parquet,
     partition_prefix,
 )
-from pipeline.storage.schema_store import load_schema, persistent_register
+from pipeline.storage.schema_store import ensure_stored, persistent_register, writer_schema
 from pipeline.storage.store import Store, open_store
 from pipeline.tables.frames import (
     DEFAULT_MAX_BYTES,
@@ -194,12 +194,17 @@ def _md_cell(value: Any) -> str:
 
 
 class _PartitionFiles:
-    """Writes a table's chunks as ``<prefix>NNNNN.parquet`` into a staged partition directory."""
+    """Writes a table's chunks as ``<prefix>NNNNN.parquet`` into a staged partition directory.
+    ``durable``: each file is synced (a local store renames the directory into place; a bucket's
+    commit uploads the files, so a crash only loses the staging)."""
 
-    def __init__(self, table: str, directory: Path, prefix: str = "part-") -> None:
+    def __init__(
+        self, table: str, directory: Path, prefix: str = "part-", *, durable: bool = True
+    ) -> None:
         self.table = table
         self.directory = directory
         self.prefix = prefix
+        self.durable = durable
         self.files = 0
         self.rows = 0
         self.schema: pa.Schema | None = None
@@ -210,7 +215,8 @@ class _PartitionFiles:
         with naming_full_device(path):
             self.directory.mkdir(parents=True, exist_ok=True)
             pq.write_table(chunk, path, compression="zstd", row_group_size=ROW_GROUP_SIZE)
-            fsync_file(path)
+            if self.durable:
+                fsync_file(path)
         self.files += 1
         self.rows += chunk.num_rows
         self._add_schema(chunk.schema)
@@ -256,7 +262,7 @@ def _fewer_gc_passes() -> Iterator[None]:
 
 
 def _write_shard(
-    root: Store,
+    root: Store | Path,
     day: dt.date,
     stage: Path,
     prefix: str,
@@ -270,11 +276,15 @@ def _write_shard(
     With ``memory_share`` n, the chunks are n times smaller than one writer's (unless
     ``max_rows`` sets them): n shards building at once stay within one writer's memory.
     """
+    root = open_store(root)
     register = persistent_register(root)
-    files = {t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}", prefix) for t in TABLES}
+    files = {
+        t: _PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}", prefix, durable=root.is_local)
+        for t in TABLES
+    }
     accs = {
         t: make_accumulator(
-            load_schema(root, t),
+            writer_schema(root, t),
             files[t].write,
             register=register,
             max_rows=(max_rows or {}).get(t) or DEFAULT_MAX_ROWS[t] // memory_share,
@@ -442,7 +452,7 @@ def _commit(
         empty[t] = schema.arrow_schema([name for name, _ in FIXED_COLUMNS[t]])
         if not files[t].files:
             files[t].write(empty[t].empty_table())
-        register(schema, [], [])  # stores the schema file of a table that has none yet
+        ensure_stored(root, schema, register)
     root.assert_locked(day_lock_name(day))
 
     def commit(t: str) -> TableWriteResult:

@@ -134,16 +134,19 @@ class RawStore:
             self.store.delete(f"{raw_day_prefix(day)}/{name}")
         return removed
 
-    def fingerprint(self, day: dt.date, listing: Listing | None) -> str:
+    def fingerprint(
+        self, day: dt.date, listing: Listing | None, landed: dict[str, FileInfo] | None = None
+    ) -> str:
         """A digest of what the day's tables are built from: the listed jobs (not when they were
         listed) and each landed job file's name, size and version. Landing anything new, a
-        status change or a deletion upstream changes it."""
+        status change or a deletion upstream changes it. ``landed``: the day's ``landed()``, when
+        the caller has it."""
         if listing is None:
             return "no-listing"
         digest = hashlib.sha256()
         jobs = sorted(listing.jobs, key=lambda job: job["job_id"])
         digest.update(jsonio.dumps(jobs))
-        landed = self.landed(day)
+        landed = self.landed(day) if landed is None else landed
         for job in jobs:
             name = job_file_name(job["job_id"])
             info = landed.get(name)

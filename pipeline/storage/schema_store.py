@@ -26,6 +26,34 @@ def load_schema(data_dir: str | os.PathLike[str] | Store, table: str) -> TableSc
     return schema
 
 
+# In a bucket, where each read is a request: a writing process's schemas by data dir and table,
+# reused from one day to the next, and the tables whose schema file it knows is stored. Safe
+# because every registration merges the stored schema first (see below), so a column another
+# process registered meanwhile is adopted before anything is added.
+_writer_schemas: dict[tuple[str, str], TableSchema] = {}
+_stored: set[tuple[str, str]] = set()
+
+
+def writer_schema(data_dir: str | os.PathLike[str] | Store, table: str) -> TableSchema:
+    """The schema a writer starts from (kept current by its own registrations)."""
+    store = open_store(data_dir)
+    if store.is_local:
+        return load_schema(store, table)
+    key = (store.url, table)
+    if key not in _writer_schemas:
+        _writer_schemas[key] = load_schema(store, table)
+    return _writer_schemas[key]
+
+
+def ensure_stored(store: Store, schema: TableSchema, register: Register) -> None:
+    """Store the schema file of a table that has none yet."""
+    key = (store.url, schema.table)
+    if key not in _stored:
+        register(schema, [], [])
+        if not store.is_local:
+            _stored.add(key)
+
+
 def persistent_register(data_dir: str | os.PathLike[str] | Store) -> Register:
     """A ``register`` callback that persists new columns (see the module docstring)."""
     store = open_store(data_dir)
