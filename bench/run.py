@@ -5,7 +5,8 @@ process, so its CPU is neither ours nor the baseline's. Each measured run is a f
 in a fresh data directory; CPU seconds are the subprocess's user + system time including its own
 children (``os.wait4``), peak RSS is the highest sampled sum of RSS over the subprocess and its
 children (psutil, every 10 ms). Requests are counted by the emulator, which also reports the
-CPU seconds it spent serving each run (at 0 ms it shares the 2 cores with whoever it serves).
+CPU seconds it spent serving each run (at 0 ms it shares the 2 cores with whoever it serves);
+with ``--store bucket`` the object store's CPU seconds during each run are reported likewise.
 
 * ours (``--mode cli``): ``cloudglue-pipeline sync --from D --to D --data-dir X`` (Dagster
   in-process runs, the real product path), then the same command again on the same data
@@ -137,6 +138,7 @@ class Measure:
     peak_rss: int
     requests: int
     emulator_cpu: float
+    store_cpu: float = 0.0
 
 
 def _tree_rss(proc: psutil.Process) -> int:
@@ -147,10 +149,24 @@ def _tree_rss(proc: psutil.Process) -> int:
     return total
 
 
-def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = None) -> Measure:
-    """Run ``cmd`` to completion; wall, CPU (incl. its children), peak tree RSS, requests."""
+def _cpu_of(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def measure(
+    cmd: list[str],
+    emulator: Emulator,
+    env: dict[str, str] | None = None,
+    store_pid: int | None = None,
+) -> Measure:
+    """Run ``cmd`` to completion; wall, CPU (incl. its children), peak tree RSS, requests, and
+    the CPU the emulator and the object store (``store_pid``) spent meanwhile."""
     emulator.call("reset")
     emulator_cpu = emulator.call("cpu")
+    store_cpu = _cpu_of(store_pid)
     peak = 0
     done = threading.Event()
     started = time.perf_counter()
@@ -186,6 +202,7 @@ def measure(cmd: list[str], emulator: Emulator, env: dict[str, str] | None = Non
         peak_rss=max(peak, usage.ru_maxrss * 1024),
         requests=emulator.call("requests"),
         emulator_cpu=emulator.call("cpu") - emulator_cpu,
+        store_cpu=_cpu_of(store_pid) - store_cpu,
     )
 
 
@@ -316,12 +333,13 @@ def run_workload(
                     if store == "bucket":
                         data_dir = bucket.fresh_prefix()
                     cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first_day, store_env)
-                    first = measure(cmd, emulator, env)
+                    store_pid = bucket.pid if store == "bucket" else None
+                    first = measure(cmd, emulator, env, store_pid)
                     with _environ(store_env):
                         got = _rows(data_dir, "segment_entities")
                     if got != expected:
                         raise SystemExit(f"{who}: {got} segment entities, expected {expected}")
-                    again = measure(cmd, emulator, env)
+                    again = measure(cmd, emulator, env, store_pid)
                     results.setdefault(who, []).append(first)
                     resync.setdefault(who, []).append(again)
                     print(f"  {workload} {latency_ms:g}ms {who} run {i}: {first} resync {again}")
@@ -353,6 +371,7 @@ def run_workload(
             "peak_rss": _median([m.peak_rss for m in ms]),
             "requests": int(_median([m.requests for m in ms])),
             "emulator_cpu": _median([m.emulator_cpu for m in ms]),
+            "store_cpu": _median([m.store_cpu for m in ms]),
         }
         row["rate"] = expected / row["wall"]
         row["cpu_per_1k"] = row["cpu"] / expected * 1000
@@ -411,17 +430,17 @@ def machine() -> dict[str, Any]:
 def render(rows: list[dict[str, Any]]) -> str:
     head = (
         "| workload | latency | who | runs | wall s | requests | seg ent/s | CPU s "
-        "| CPU s / 1k seg | emulator CPU s | peak RSS MiB "
+        "| CPU s / 1k seg | emulator CPU s | store CPU s | peak RSS MiB "
         "| ours/base rate | ours/base CPU | ours/base RSS | floor s | resync s (requests) |"
     )
-    lines = [head, "|" + "---|" * 16]
+    lines = [head, "|" + "---|" * 17]
     for r in rows:
         resync = f"{r['resync_wall']:.2f} ({r['resync_requests']})" if "resync_wall" in r else ""
         floor = f"{r['floor']:.2f}" if "floor" in r else ""
         lines.append(
             f"| {r['workload']} | {r['latency_ms']:g} ms | {r['who']} | {r['runs']} "
             f"| {r['wall']:.2f} | {r['requests']:,} | {r['rate']:,.0f} | {r['cpu']:.2f} "
-            f"| {r['cpu_per_1k']:.3f} | {r['emulator_cpu']:.2f} "
+            f"| {r['cpu_per_1k']:.3f} | {r['emulator_cpu']:.2f} | {r.get('store_cpu', 0):.2f} "
             f"| {r['peak_rss'] / 2**20:,.0f} "
             f"| {_x(r.get('x_rate'))} | {_x(r.get('x_cpu'))} | {_x(r.get('x_rss'))} "
             f"| {floor} | {resync} |"

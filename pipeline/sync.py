@@ -159,14 +159,17 @@ def changed_days(
     if not any(store.has_listing(day) for day in store.landed_days() & set(days)):
         return sorted(days), {}
     by_day, unplaced = list_range(client, days)
+
+    def built(day: dt.date) -> DayWriteResult | None:
+        return None if unplaced and day == min(days) else unchanged_build(store, day, by_day[day])
+
     changed: list[dt.date] = []
     unchanged: dict[dt.date, DayWriteResult] = {}
-    for day, jobs in by_day.items():
-        built = None if unplaced and day == min(days) else unchanged_build(store, day, jobs)
-        if built is None:
+    for day, result in zip(by_day, store.store.map(built, list(by_day)), strict=True):
+        if result is None:
             changed.append(day)
         else:
-            unchanged[day] = built
+            unchanged[day] = result
     return changed, unchanged
 
 
@@ -203,9 +206,15 @@ def sync_range(
             for day, jobs in by_day.items()
         }
         plans[ordered[0]].skipped += unplaced
+        landed = dict(
+            zip(
+                plans,
+                store.store.map(lambda day: store.landed_ids(day, plans[day].missing), list(plans)),
+                strict=True,
+            )
+        )
         for plan in plans.values():
-            landed = store.landed_ids(plan.day, plan.missing) if plan.missing else set()
-            plan.missing = [j for j in plan.missing if j not in landed]
+            plan.missing = [j for j in plan.missing if j not in landed[plan.day]]
             if progress:
                 progress(
                     "listed",
@@ -237,14 +246,18 @@ class _Range:
         # Unchanged days first: they need nothing (their checks are read in one pass).
         pending: list[_Day] = []
         unchanged: dict[dt.date, DayWriteResult] = {}
-        for plan in self.plans.values():
-            built = None
+
+        def built(plan: _Day) -> DayWriteResult | None:
             if self.build and not plan.missing and not plan.skipped:
-                built = unchanged_build(self.store, plan.day, plan.jobs)
-            if built is None:
+                return unchanged_build(self.store, plan.day, plan.jobs)
+            return None
+
+        plans = list(self.plans.values())
+        for plan, result in zip(plans, self.data_dir.map(built, plans), strict=True):
+            if result is None:
                 pending.append(plan)
             else:
-                unchanged[plan.day] = built
+                unchanged[plan.day] = result
         checks = check_days(self.data_dir, list(unchanged)) if unchanged else {}
         for day, built in unchanged.items():
             yield DayResult(
