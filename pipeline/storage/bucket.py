@@ -171,9 +171,13 @@ class BucketStore(Store):
 
     def list_files(self, prefix: str) -> dict[str, FileInfo]:
         objects = self._listing(prefix)["objects"]
+        # Some stores (SeaweedFS) list a "directory" emptied by deletes as an object named like
+        # the prefix itself: it is no file in it.
+        own = prefix.strip("/")
         return {
             meta["path"].rsplit("/", 1)[-1]: FileInfo(meta["size"], str(meta["e_tag"]))
             for meta in objects
+            if meta["path"].strip("/") != own
         }
 
     def list_dirs(self, prefix: str) -> list[str]:
