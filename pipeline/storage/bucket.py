@@ -191,8 +191,14 @@ class BucketStore(Store):
             return False
         return True
 
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        return self.leases.hold(name)
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        with contextlib.ExitStack() as held:
+            # Only taking the lease is this store's error (said as every other request's is);
+            # the block's own errors pass through untouched.
+            with self._errors("take the lease", self.leases.key(name)):
+                held.enter_context(self.leases.hold(name))
+            yield
 
     def assert_locked(self, name: str) -> None:
         with self._errors("read the lease", self.leases.key(name)):
