@@ -30,7 +30,7 @@ KEY = "ranged-key"
 END = dt.date(2026, 1, 15)
 
 
-def _tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+def _tables(data_dir: Path | str) -> dict[str, pd.DataFrame]:
     """Every table as read back, in a stable row order, without ``fetched_at``."""
     out = {}
     for name in TABLE_NAMES:
@@ -40,7 +40,7 @@ def _tables(data_dir: Path) -> dict[str, pd.DataFrame]:
     return out
 
 
-def _assert_same_tables(a: Path, b: Path) -> None:
+def _assert_same_tables(a: Path | str, b: Path | str) -> None:
     ours, theirs = _tables(a), _tables(b)
     for name in TABLE_NAMES:
         pd.testing.assert_frame_equal(ours[name], theirs[name], check_like=True)
@@ -48,7 +48,7 @@ def _assert_same_tables(a: Path, b: Path) -> None:
 
 def _ranged_run(
     server: EmulatorServer,
-    data_dir: Path,
+    data_dir: Path | str,
     instance: dg.DagsterInstance,
     first: dt.date,
     last: dt.date,
@@ -84,21 +84,22 @@ def instance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 
 
 def test_a_ranged_run_equals_day_by_day_and_records_each_day_on_its_partition(
-    tmp_path: Path, instance: dg.DagsterInstance
+    tmp_path: Path, instance: dg.DagsterInstance, local_or_bucket: str
 ):
     dataset = Dataset(seed=21, jobs=45, days=6, end_date=END, hostile=True)
     days = dataset.days()
+    ranged = local_or_bucket  # a local data dir, then a bucket; the day-by-day one is local
     with EmulatorServer(dataset, api_key=KEY) as server:
-        result = _ranged_run(server, tmp_path / "ranged", instance, days[0], days[-1])
+        result = _ranged_run(server, ranged, instance, days[0], days[-1])
         assert result.success
         with CloudglueClient(KEY, server.base_url, max_concurrency=4) as client:
             for day in days:
                 sync_day(client, tmp_path / "daily", day)
-    _assert_same_tables(tmp_path / "ranged", tmp_path / "daily")
+    _assert_same_tables(ranged, tmp_path / "daily")
 
     # The instance holds each day as a one-day run would: every asset's partition materialized
     # with the day's own row count, and every check evaluated on that partition.
-    segments = pipeline.read_table("segment_entities", tmp_path / "ranged")
+    segments = pipeline.read_table("segment_entities", ranged)
     for asset in ("raw_extract_jobs", *TABLE_NAMES):
         assert instance.get_materialized_partitions(dg.AssetKey(asset)) == {
             d.isoformat() for d in days
@@ -118,7 +119,7 @@ def test_a_ranged_run_equals_day_by_day_and_records_each_day_on_its_partition(
             ),
             limit=1,
         ).records[0]
-        jobs = pipeline.read_table("extract_jobs", tmp_path / "ranged")
+        jobs = pipeline.read_table("extract_jobs", ranged)
         assert raw.asset_materialization.metadata["jobs_listed"].value == (
             (jobs["created_date"].astype(str) == day.isoformat()).sum()
         )

@@ -171,9 +171,13 @@ class BucketStore(Store):
 
     def list_files(self, prefix: str) -> dict[str, FileInfo]:
         objects = self._listing(prefix)["objects"]
+        # Some stores (SeaweedFS) list a "directory" emptied by deletes as an object named like
+        # the prefix itself: it is no file in it.
+        own = prefix.strip("/")
         return {
             meta["path"].rsplit("/", 1)[-1]: FileInfo(meta["size"], str(meta["e_tag"]))
             for meta in objects
+            if meta["path"].strip("/") != own
         }
 
     def list_dirs(self, prefix: str) -> list[str]:
@@ -187,8 +191,14 @@ class BucketStore(Store):
             return False
         return True
 
-    def lock(self, name: str) -> contextlib.AbstractContextManager[None]:
-        return self.leases.hold(name)
+    @contextlib.contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        with contextlib.ExitStack() as held:
+            # Only taking the lease is this store's error (said as every other request's is);
+            # the block's own errors pass through untouched.
+            with self._errors("take the lease", self.leases.key(name)):
+                held.enter_context(self.leases.hold(name))
+            yield
 
     def assert_locked(self, name: str) -> None:
         with self._errors("read the lease", self.leases.key(name)):

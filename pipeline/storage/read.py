@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import pyarrow as pa
+import pyarrow.fs
 import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
@@ -70,6 +72,22 @@ def parquet_files(
     ]
 
 
+# A bucket partition is one object replaced whole: a read that opened it (its size) before a
+# rewrite and fetched its bytes after fails (no footer where the old size put it). Read again.
+_READ_ATTEMPTS = 4
+
+
+def _read_parquet(fs: pa.fs.FileSystem, path: str) -> pa.Table:
+    for attempt in range(_READ_ATTEMPTS):
+        try:
+            return pq.read_table(path, filesystem=fs)
+        except (OSError, pa.ArrowInvalid):
+            if attempt == _READ_ATTEMPTS - 1 or isinstance(fs, pa.fs.LocalFileSystem):
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
 def read_arrow(
     name: str,
     data_dir: str | os.PathLike[str] | Store,
@@ -82,7 +100,7 @@ def read_arrow(
     schema = load_schema(store, name)
     fs, _ = store.parquet_source(table_prefix(name))
     files = parquet_files(store, name, None if days is None else {as_date(d) for d in days})
-    tables = [(day, pq.read_table(path, filesystem=fs)) for day, path in files]
+    tables = [(day, _read_parquet(fs, path)) for day, path in files]
     present = {n for _, t in tables for n in t.column_names}
     fixed = {n for n, _ in FIXED_COLUMNS[name]}
     names = schema.ordered(n for n in schema.columns if n in present or n in fixed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import os
 import subprocess
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,11 +24,14 @@ import pipeline
 from pipeline import jsonio
 from pipeline.cli import ApiOptions, ensure_dagster_home, sync_days
 from pipeline.emulator import Dataset, EmulatorServer
+from pipeline.settings import LEASE_SECONDS_ENV
 from pipeline.storage.layout import BUILD_RECORD, job_file_name
 from pipeline.storage.raw import RawStore
+from pipeline.storage.store import is_bucket_url, open_store
 from pipeline.tables import TABLE_NAMES
 from pipeline_tests.cli.conftest import CLI, run_cli
 from pipeline_tests.conftest import EMULATOR_END_DATE
+from pipeline_tests.stores import read_tree, walk
 
 __all__ = ["CLI", "run_cli"]
 
@@ -40,13 +44,22 @@ def small_dataset(*, hostile: bool = False, jobs: int = 30) -> Dataset:
     return Dataset(seed=11, jobs=jobs, days=3, end_date=EMULATOR_END_DATE, hostile=hostile)
 
 
-def cli_env(tmp_path: Path, base_url: str, key: str = KEY) -> dict[str, str]:
-    return {
+def cli_env(
+    tmp_path: Path, base_url: str, key: str = KEY, data_dir: str | None = None
+) -> dict[str, str]:
+    """The CLI's settings: data in ``data_dir`` (default ``tmp_path/data``; an ``s3://`` one
+    also gets short leases, so a killed run's expire quickly, and every AWS_* of this process).
+    """
+    env = {
         "CLOUDGLUE_API_KEY": key,
         "CLOUDGLUE_BASE_URL": base_url,
-        "CLOUDGLUE_DATA_DIR": str(tmp_path / "data"),
+        "CLOUDGLUE_DATA_DIR": data_dir or str(tmp_path / "data"),
         "DAGSTER_HOME": str(tmp_path / "home"),
     }
+    if data_dir and is_bucket_url(data_dir):
+        env[LEASE_SECONDS_ENV] = "2"
+        env.update({k: v for k, v in os.environ.items() if k.startswith("AWS_")})
+    return env
 
 
 def sync(env: Mapping[str, str], *args: str, days: tuple[str, str] = (DAYS[0], DAYS[-1])) -> Any:
@@ -67,16 +80,21 @@ def sync(env: Mapping[str, str], *args: str, days: tuple[str, str] = (DAYS[0], D
 
 
 def sync_in_process(
-    base_url: str, root: Path, monkeypatch: pytest.MonkeyPatch, **options: float
+    base_url: str,
+    root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    data_dir: str | None = None,
+    **options: float,
 ) -> bool:
     """What ``cloudglue-pipeline sync`` runs over ``DAYS``, in this process: faster than a
-    subprocess, same Dagster runs (DAGSTER_HOME ``root/home``, data in ``root/data``)."""
+    subprocess, same Dagster runs (DAGSTER_HOME ``root/home``, data in ``data_dir``, by
+    default ``root/data``)."""
     monkeypatch.setenv("DAGSTER_HOME", str(root / "home"))
     monkeypatch.setenv("CLOUDGLUE_API_KEY", KEY)
     ensure_dagster_home()
     days = [dt.date.fromisoformat(d) for d in DAYS]
     api = ApiOptions(base_url=base_url, max_concurrency=4, **options)
-    ok, summaries = sync_days(days, root / "data", api, quiet=True)
+    ok, summaries = sync_days(days, data_dir or root / "data", api, quiet=True)
     assert [s.day for s in summaries] == days[: len(summaries)]
     return ok
 
@@ -118,48 +136,62 @@ def snapshot(data_dir: Path) -> dict[str, list[tuple]]:
     return out
 
 
-def assert_readers_see_only_complete_files(data_dir: Path) -> None:
-    """Nothing under ``tables/`` but Parquet files in partitions and ``_schema.json``; nothing
-    under ``raw/created_date=*/`` but landed jobs and listings; every file parses."""
-    tables = data_dir / "tables"
-    for path in tables.rglob("*") if tables.exists() else ():
-        rel = path.relative_to(tables).parts
-        if path.is_dir():
-            assert len(rel) == 1 or (len(rel) == 2 and rel[1].startswith("created_date=")), path
-            continue
+def assert_readers_see_only_complete_files(data_dir: Path | str) -> None:
+    """Nothing under ``tables/`` but Parquet files in partitions, their build records and
+    ``_schema.json``; nothing under ``raw/created_date=*/`` but landed jobs and listings; every
+    file parses whole (every Parquet file read to the end). A local data dir or a bucket: every
+    key is listed through the store."""
+    store = open_store(data_dir)
+    if store.is_local:  # no stray directory either (a bucket has no directories)
+        tables = Path(data_dir) / "tables"
+        for path in tables.rglob("*") if tables.exists() else ():
+            rel = path.relative_to(tables).parts
+            if path.is_dir():
+                assert len(rel) == 1 or (len(rel) == 2 and rel[1].startswith("created_date=")), path
+    for key in walk(store, "tables"):
+        rel = key.split("/")[1:]
         if len(rel) == 2:
-            assert rel[1] == "_schema.json", path
-            json.loads(path.read_text())
-        elif rel[-1] == BUILD_RECORD:  # the partition's build record, swapped in with it
-            json.loads(path.read_text())
+            assert rel[1] == "_schema.json", key
+            json.loads(store.read_bytes(key))
+        elif len(rel) == 3 and rel[1].startswith("created_date=") and rel[2] == BUILD_RECORD:
+            json.loads(store.read_bytes(key))  # the partition's build record
         else:
-            assert len(rel) == 3 and rel[2].endswith(".parquet"), path
-            pq.read_metadata(path)  # a complete footer
-    store = RawStore(data_dir)
-    for day_dir in (data_dir / "raw").glob("created_date=*"):
-        day = dt.date.fromisoformat(day_dir.name.split("=", 1)[1])
-        for path in day_dir.iterdir():
-            assert path.is_file() and path.name.endswith(".json.zst"), path
-            if path.name == "_listing.json.zst":
-                assert store.read_listing(day) is not None
-            else:
-                job = jsonio.loads(unzstd(path))
-                assert path.name == job_file_name(job["job_id"])
+            assert len(rel) == 3 and rel[1].startswith("created_date="), key
+            assert rel[2].endswith(".parquet"), key
+            pq.read_table(pa.BufferReader(store.read_bytes(key)))  # a complete file
+    raw = RawStore(store)
+    for key in walk(store, "raw"):
+        rel = key.split("/")[1:]
+        assert len(rel) == 2 and rel[0].startswith("created_date="), key
+        assert rel[1].endswith(".json.zst"), key
+        day = dt.date.fromisoformat(rel[0].split("=", 1)[1])
+        if rel[1] == "_listing.json.zst":
+            assert raw.read_listing(day) is not None
+        else:
+            job = jsonio.loads(unzstd(store.read_bytes(key)))
+            assert rel[1] == job_file_name(job["job_id"])
 
 
-def unzstd(path: Path) -> bytes:
-    with pa.input_stream(str(path), compression="zstd") as stream:
+def unzstd(data: Path | bytes) -> bytes:
+    """A zstd file's (or zstd bytes') content."""
+    source = str(data) if isinstance(data, Path) else pa.BufferReader(data)
+    with pa.input_stream(source, compression="zstd") as stream:
         return stream.read()
 
 
-def partition_files(data_dir: Path) -> dict[str, bytes]:
-    """Every file under ``tables/`` and ``raw/`` with its bytes, to prove nothing changed."""
+def landed_job_ids(data_dir: Path | str) -> set[str]:
+    """Ids of the jobs whose complete JSON is in the raw landing."""
+    store = open_store(data_dir)
     return {
-        str(p.relative_to(data_dir)): p.read_bytes()
-        for root in ("tables", "raw")
-        for p in sorted((data_dir / root).rglob("*"))
-        if p.is_file()
+        jsonio.loads(unzstd(store.read_bytes(key)))["job_id"]
+        for key in walk(store, "raw")
+        if not key.endswith("/_listing.json.zst")
     }
+
+
+def partition_files(data_dir: Path | str) -> dict[str, bytes]:
+    """Every file under ``tables/`` and ``raw/`` with its bytes, to prove nothing changed."""
+    return read_tree(data_dir)
 
 
 def completed_result(done: subprocess.CompletedProcess) -> str:

@@ -50,29 +50,57 @@ FAULTS = {
 }
 
 
+# The API's faults reach the data dir the same way whatever they are: a bucket gets one of each
+# family (a status code, a broken connection, a broken body); a local data dir gets them all.
+IN_A_BUCKET = ("5xx-burst", "dropped-connection", "truncated-json")
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", list(FAULTS))
+@pytest.mark.parametrize(
+    ("name", "local_or_bucket"),
+    [(name, "local") for name in FAULTS] + [(name, "bucket") for name in IN_A_BUCKET],
+    indirect=["local_or_bucket"],
+)
 def test_a_fault_within_the_retries_gives_the_fault_free_tables(
-    name: str, fault_free: tuple[Path, dict], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    name: str,
+    fault_free: tuple[Path, dict],
+    local_or_bucket: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     faults, kind = FAULTS[name]
     with EmulatorServer(small_dataset(), api_key=KEY, faults=faults) as server:
         ok = sync_in_process(
-            server.base_url, tmp_path, monkeypatch, timeout_seconds=0.5, backoff_seconds=0.01
+            server.base_url,
+            tmp_path,
+            monkeypatch,
+            data_dir=local_or_bucket,
+            timeout_seconds=0.5,
+            backoff_seconds=0.01,
         )
         injected = server.stats.faults.get(kind, 0)
     assert ok
     assert injected > 0, "the fault never fired: the test proves nothing"
-    assert snapshot(tmp_path / "data") == fault_free[1]
+    assert snapshot(local_or_bucket) == fault_free[1]
 
 
-@pytest.fixture(scope="module")
+def _files(env: dict[str, str]) -> dict[str, bytes]:
+    """``partition_files`` of the CLI environment's data dir (a bucket's, with its AWS_*)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            if name.startswith("AWS_"):
+                mp.setenv(name, value)
+        return partition_files(env["CLOUDGLUE_DATA_DIR"])
+
+
+@pytest.fixture(scope="module", params=["local", "bucket"])
 def synced(
-    tmp_path_factory: pytest.TempPathFactory,
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[Dataset, str, dict[str, str]]]:
-    """Three days synced fault-free, with the biggest job (350 segment entities, 4 pages) still
-    processing; yields the dataset, that job's id and the CLI environment. The tests using it
-    must leave the data dir as they found it (what they assert) and the dataset too."""
+    """Three days synced fault-free into a local data dir or a bucket, with the biggest job
+    (350 segment entities, 4 pages) still processing; yields the dataset, that job's id and the
+    CLI environment. The tests using it must leave the data dir as they found it (what they
+    assert) and the dataset too."""
     dataset = small_dataset()
     big = max(
         (j for j in dataset.job_ids() if dataset.status(j) == "completed"),
@@ -81,8 +109,12 @@ def synced(
     assert dataset.complete_job(big)["total"] > 200
     dataset.set_status(big, "processing")
     root = tmp_path_factory.mktemp("synced")
+    data_dir, aws = None, {}
+    if request.param == "bucket":
+        object_store = request.getfixturevalue("object_store")
+        data_dir, aws = object_store.fresh_prefix(), object_store.env()
     with EmulatorServer(dataset, api_key=KEY) as server:
-        env = cli_env(root, server.base_url)
+        env = {**cli_env(root, server.base_url, data_dir=data_dir), **aws}
         done = sync(env, "--quiet")
         assert done.returncode == 0, completed_result(done)
     yield dataset, big, env
@@ -93,7 +125,7 @@ def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(
     """The one fault that hits while fetching (listing pages have offset 0 here)."""
     dataset, big, env = synced
     day = next(d for d in DAYS if big in dataset.job_ids_for_day(dt.date.fromisoformat(d)))
-    before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
+    before = _files(env)
     faults = FaultConfig(changing_total=1.0, burst=100)
     dataset.set_status(big, "completed")
     try:
@@ -109,7 +141,7 @@ def test_total_changing_on_every_attempt_fails_the_day_and_changes_no_partition(
     assert f"first error: InconsistentPagingError: job {big}: " in errors[0]
     assert "total changed from 350" in errors[0]
     assert "Traceback" not in done.stderr
-    assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
+    assert _files(env) == before
 
 
 OUTLASTING = {
@@ -153,7 +185,7 @@ def test_a_fault_outlasting_the_retries_fails_with_its_cause_and_changes_no_part
 ) -> None:
     dataset, _big, env = synced
     faults, error_class, cause = OUTLASTING[name]
-    before = partition_files(Path(env["CLOUDGLUE_DATA_DIR"]))
+    before = _files(env)
     with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
         done = sync(
             {**env, "CLOUDGLUE_BASE_URL": server.base_url}, "--max-retries", "1", "--timeout", "0.5"
@@ -167,4 +199,4 @@ def test_a_fault_outlasting_the_retries_fails_with_its_cause_and_changes_no_part
     assert cause in errors[0], errors[0]
     assert "Traceback" not in done.stderr
     assert f"cloudglue-pipeline sync --from {DAYS[0]} --to {DAYS[-1]}" in done.stderr
-    assert partition_files(Path(env["CLOUDGLUE_DATA_DIR"])) == before
+    assert _files(env) == before

@@ -1,10 +1,12 @@
-"""The API key stays secret: no file a sync produces (tables, raw landing, DAGSTER_HOME with its
-SQLite storage and logs) and no output holds it, plain or base64; TLS is verified; the emulator
-listens on loopback only."""
+"""The API key and the bucket's AWS secret stay secret: no file a sync produces (tables, raw
+landing, a bucket's every object, DAGSTER_HOME with its SQLite storage and logs, TMPDIR) and no
+output holds them, plain or base64; a data dir URL with credentials in it is refused without
+echoing them; TLS is verified; the emulator listens on loopback only."""
 
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 import subprocess
 import threading
@@ -18,6 +20,7 @@ from pipeline.cli import build_parser
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import TransportError
 from pipeline.emulator import EmulatorServer, FaultConfig
+from pipeline.storage.store import is_bucket_url
 from pipeline_tests.conftest import EMULATOR_END_DATE
 from pipeline_tests.reliability.conftest import (
     cli_env,
@@ -25,8 +28,10 @@ from pipeline_tests.reliability.conftest import (
     small_dataset,
     sync,
 )
+from pipeline_tests.stores import read_tree
 
 SECRET = "sk-live-Zq8vN3xR7pLm2Wt9Kd4Hs6Yb1Fc5Gj0A"
+AWS_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
 
 
 def secret_forms(secret: str) -> list[bytes]:
@@ -41,37 +46,67 @@ def secret_forms(secret: str) -> list[bytes]:
     return forms
 
 
-def _leaks(data: bytes) -> list[bytes]:
-    return [form for form in secret_forms(SECRET) if form in data]
+def _leaks(data: bytes, secrets: tuple[str, ...] = (SECRET,)) -> list[bytes]:
+    return [form for secret in secrets for form in secret_forms(secret) if form in data]
 
 
 @pytest.mark.slow
 def test_no_file_or_output_of_a_failing_and_a_succeeding_sync_holds_the_key(
-    tmp_path: Path,
+    local_or_bucket: str, tmp_path: Path
 ) -> None:
+    secrets = (SECRET, *(os.environ[n] for n in AWS_SECRETS if n in os.environ))
+    if is_bucket_url(local_or_bucket):
+        assert len(secrets) == 3  # the API key, the AWS key id and secret are searched
     dataset = small_dataset(jobs=20)
     outputs: list[subprocess.CompletedProcess] = []
     outage = FaultConfig(server_error=1.0, burst=100)
+    (tmp_path / "tmp").mkdir()
+
+    def env(base_url: str) -> dict[str, str]:
+        return {
+            **cli_env(tmp_path, base_url, SECRET, data_dir=local_or_bucket),
+            "TMPDIR": str(tmp_path / "tmp"),
+        }
+
     with EmulatorServer(dataset, api_key=SECRET, faults=outage) as server:
-        failed = sync(cli_env(tmp_path, server.base_url, SECRET), "--max-retries", "1")
+        failed = sync(env(server.base_url), "--max-retries", "1")
         assert failed.returncode == 1, completed_result(failed)
         outputs.append(failed)
     with EmulatorServer(dataset, api_key=SECRET + "-other") as server:
-        rejected = sync(cli_env(tmp_path, server.base_url, SECRET))
+        rejected = sync(env(server.base_url))
         assert rejected.returncode == 1 and "CLOUDGLUE_API_KEY" in rejected.stderr
         outputs.append(rejected)
     with EmulatorServer(dataset, api_key=SECRET) as server:
-        ok = sync(cli_env(tmp_path, server.base_url, SECRET))
+        ok = sync(env(server.base_url))
         assert ok.returncode == 0, completed_result(ok)
         outputs.append(ok)
 
-    files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.suffix == ".db" for p in files)  # Dagster's SQLite storage is searched
-    assert any(p.suffix == ".parquet" for p in files)
-    for path in files:
-        assert not _leaks(path.read_bytes()), path
+    files = {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    assert any(p.endswith(".db") for p in files)  # Dagster's SQLite storage is searched
+    stored = read_tree(local_or_bucket, ("tables", "raw", ".cache", ".locks"))
+    assert any(k.endswith(".parquet") for k in stored)
+    for where, data in [*files.items(), *stored.items()]:
+        assert not _leaks(data, secrets), where
     for done in outputs:
-        assert not _leaks((done.stdout + done.stderr).encode()), done.stderr
+        assert not _leaks((done.stdout + done.stderr).encode(), secrets), done.stderr
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pipeline/cli/common.py check_writable echoes the data dir as given (with the"
+    " user:password of an s3:// URL) in its error; BucketStore itself refuses such URLs"
+    " without echoing them",
+)
+def test_the_cli_refuses_a_data_dir_url_with_credentials_without_echoing_them(
+    tmp_path: Path,
+) -> None:
+    url = "s3://AKIDINURL:pass-in-url-Xy7Qw@cloudglue-test/prefix"
+    done = sync(cli_env(tmp_path, "http://127.0.0.1:9/v1", SECRET, data_dir=url))
+    assert done.returncode == 1, completed_result(done)
+    assert "never the URL" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    output = done.stdout + done.stderr
+    assert "pass-in-url-Xy7Qw" not in output and "AKIDINURL" not in output, output
 
 
 def test_the_secret_forms_find_the_key_where_it_is() -> None:

@@ -1,3 +1,5 @@
+"""The raw landing, in a local data dir and in a bucket."""
+
 import datetime as dt
 
 from hypothesis import given
@@ -21,8 +23,8 @@ def test_distinct_ids_get_distinct_files():
     assert job_file_stem("x" * 500) != job_file_stem("x" * 499)
 
 
-def test_hostile_ids_stay_inside_the_day_directory(tmp_path):
-    store = RawStore(tmp_path)
+def test_hostile_ids_stay_inside_the_day_directory(local_or_bucket):
+    store = RawStore(local_or_bucket)
     for job_id in ["../../etc/passwd", "a/b/c", "%2e%2e", "ünï©ødé", "x" * 500, ".."]:
         store.put_job(DAY, {"job_id": job_id, "status": "completed", "total": 0})
         assert job_file_name(job_id) in store.store.list_files(raw_day_prefix(DAY))
@@ -30,8 +32,8 @@ def test_hostile_ids_stay_inside_the_day_directory(tmp_path):
     assert store.store.list_dirs("raw") == [raw_day_prefix(DAY).split("/")[1]]
 
 
-def test_listing_round_trip_and_iteration_in_job_id_order(tmp_path):
-    store = RawStore(tmp_path)
+def test_listing_round_trip_and_iteration_in_job_id_order(local_or_bucket):
+    store = RawStore(local_or_bucket)
     complete = {"job_id": "b", "status": "completed", "data": {"segment_entities": []}, "total": 0}
     store.put_job(DAY, complete)
     listed_at = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
@@ -47,8 +49,8 @@ def test_listing_round_trip_and_iteration_in_job_id_order(tmp_path):
     assert list(store.iter_day_jobs(DAY))[1] == complete
 
 
-def test_prune_removes_unlisted_jobs(tmp_path):
-    store = RawStore(tmp_path)
+def test_prune_removes_unlisted_jobs(local_or_bucket):
+    store = RawStore(local_or_bucket)
     store.put_job(DAY, {"job_id": "keep", "status": "completed"})
     store.put_job(DAY, {"job_id": "gone", "status": "completed"})
     removed = store.prune(DAY, ["keep"])
@@ -56,8 +58,8 @@ def test_prune_removes_unlisted_jobs(tmp_path):
     assert store.has_job(DAY, "keep") and not store.has_job(DAY, "gone")
 
 
-def test_big_integers_survive_the_landing_exactly(tmp_path):
-    store = RawStore(tmp_path)
+def test_big_integers_survive_the_landing_exactly(local_or_bucket):
+    store = RawStore(local_or_bucket)
     job = {"job_id": "big", "status": "completed", "data": {"entities": {"n": 10**30}}}
     store.put_job(DAY, job)
     assert store.get_job(DAY, "big") == job
