@@ -73,13 +73,13 @@ def _init_dagster_home(home: Path, marker: Path) -> None:
 
 def check_writable(data_dir: Path | str) -> None:
     """Fail before any network call to the API when the tables could not be written."""
-    from pipeline.storage.store import open_store
+    from pipeline.storage.store import open_store, redacted
 
     try:
         open_store(data_dir).check_writable()
     except OSError as exc:
         raise CliError(
-            f"data dir {data_dir} is not writable ({exc.strerror or exc}): "
+            f"data dir {redacted(data_dir)} is not writable ({exc.strerror or exc}): "
             f"pass --data-dir or set {settings.DATA_DIR_ENV} to a writable directory or bucket"
         ) from None
 

@@ -36,12 +36,16 @@ def connect(data_dir: Path | str) -> Any:
     import duckdb
 
     from pipeline.storage.duck import create_view
-    from pipeline.storage.store import open_store
+    from pipeline.storage.store import open_store, redacted
     from pipeline.tables import TABLE_NAMES
 
-    store = open_store(data_dir)
     con = duckdb.connect()
-    made = [create_view(con, table, store, table, temporary=False) for table in TABLE_NAMES]
+    try:
+        store = open_store(data_dir)
+        made = [create_view(con, table, store, table, temporary=False) for table in TABLE_NAMES]
+    except OSError as exc:
+        con.close()
+        raise CliError(f"cannot read {redacted(data_dir)}: {exc.strerror or exc}") from None
     if not any(made):
         con.close()
         raise CliError(

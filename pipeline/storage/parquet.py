@@ -445,6 +445,7 @@ def _commit(
         for t in TABLES:
             files[t].merge(w.files[t])
     count = sum(w.count for w in written)
+    root.assert_locked(day_lock_name(day))
     register = persistent_register(root)
     empty: dict[str, pa.Schema] = {}
     for t in TABLES:
@@ -453,7 +454,6 @@ def _commit(
         if not files[t].files:
             files[t].write(empty[t].empty_table())
         ensure_stored(root, schema, register)
-    root.assert_locked(day_lock_name(day))
 
     def commit(t: str) -> TableWriteResult:
         f = files[t]

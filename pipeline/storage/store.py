@@ -116,6 +116,16 @@ def is_bucket_url(data_dir: str | os.PathLike[str]) -> bool:
     return isinstance(data_dir, str) and data_dir.lower().startswith(settings.BUCKET_SCHEMES)
 
 
+def redacted(data_dir: str | os.PathLike[str]) -> str:
+    """A data dir as it may be shown: a bucket URL without any ``user:password@`` or query."""
+    text = str(data_dir)
+    if not is_bucket_url(text):
+        return text
+    scheme, _, rest = text.partition("://")
+    location, _, path = rest.partition("/")
+    return f"{scheme}://{location.rpartition('@')[2]}/{path.partition('?')[0]}".rstrip("/")
+
+
 _opened: dict[tuple[int, str], Store] = {}
 _opened_lock = threading.Lock()
 

@@ -25,6 +25,7 @@ from pipeline_tests.conftest import EMULATOR_END_DATE
 from pipeline_tests.reliability.conftest import (
     cli_env,
     completed_result,
+    run_cli,
     small_dataset,
     sync,
 )
@@ -91,12 +92,6 @@ def test_no_file_or_output_of_a_failing_and_a_succeeding_sync_holds_the_key(
         assert not _leaks((done.stdout + done.stderr).encode(), secrets), done.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pipeline/cli/common.py check_writable echoes the data dir as given (with the"
-    " user:password of an s3:// URL) in its error; BucketStore itself refuses such URLs"
-    " without echoing them",
-)
 def test_the_cli_refuses_a_data_dir_url_with_credentials_without_echoing_them(
     tmp_path: Path,
 ) -> None:
@@ -105,6 +100,12 @@ def test_the_cli_refuses_a_data_dir_url_with_credentials_without_echoing_them(
     assert done.returncode == 1, completed_result(done)
     assert "never the URL" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+    output = done.stdout + done.stderr
+    assert "pass-in-url-Xy7Qw" not in output and "AKIDINURL" not in output, output
+    env = cli_env(tmp_path, "http://127.0.0.1:9/v1", SECRET, data_dir=url)
+    done = run_cli("query", "SELECT 1", env=env)
+    assert done.returncode == 1, completed_result(done)
+    assert "never the URL" in done.stderr and "Traceback" not in done.stderr, done.stderr
     output = done.stdout + done.stderr
     assert "pass-in-url-Xy7Qw" not in output and "AKIDINURL" not in output, output
 
