@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 # Days handed to a build process at once at most: a batch is checked in one DuckDB pass, and its
@@ -78,8 +79,9 @@ class _Worker:
     def idle(self) -> bool:
         return not self.batch
 
-    def build(self, data_dir: Any, days: list[dt.date]) -> None:
-        self.batch = days
+    def build(self, data_dir: Any, days: list[tuple[dt.date, bool, Path | None]]) -> None:
+        """Build ``days``: ``(day, fresh, copies)``, as ``build_day`` takes them."""
+        self.batch = [day for day, _, _ in days]
         try:
             assert self.proc.stdin is not None
             _send(self.proc.stdin, (data_dir, days))
@@ -124,13 +126,14 @@ class DayBuilders:
         """``data_dir``: the range's ``Store`` (it pickles as its location and lock owner)."""
         self.data_dir = data_dir
         self.processes = max(1, processes)
-        self._waiting: list[dt.date] = []
+        self._waiting: list[tuple[dt.date, bool, Path | None]] = []
         self._workers: list[_Worker] = []
         self._results: queue.Queue[list[BuiltDay]] = queue.Queue()
         self._pending = 0
 
-    def submit(self, day: dt.date) -> None:
-        self._waiting.append(day)
+    def submit(self, day: dt.date, *, fresh: bool = False, copies: Path | None = None) -> None:
+        """Build ``day``; ``fresh`` and ``copies`` as ``build_day`` takes them."""
+        self._waiting.append((day, fresh, copies))
         self._pending += 1
         self._dispatch()
 
@@ -183,17 +186,19 @@ def main() -> None:
         except EOFError:
             return
         results = []
-        for day in days:
+        for day, fresh, copies in days:
             started = time.monotonic()
             try:
-                result = BuiltDay(day, built=build_day(data_dir, day, locked=True))
+                built = build_day(data_dir, day, locked=True, fresh=fresh, copies=copies)
+                result = BuiltDay(day, built=built)
             except Exception as exc:
                 result = BuiltDay(day, error=exc)
             result.seconds = time.monotonic() - started
             results.append(result)
         built = [r for r in results if r.error is None]
         try:
-            checks = check_days(data_dir, [r.day for r in built])
+            written = {r.day: r.built for r in built}
+            checks = check_days(data_dir, list(written), built=written)
             for r in built:
                 r.checks = checks[r.day]
         except Exception as exc:

@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,8 @@ from pipeline.storage.store import FileInfo, Store, open_store
 
 if TYPE_CHECKING:
     import duckdb
+
+    from pipeline.storage.parquet import DayWriteResult
 
 
 @dataclass(frozen=True)
@@ -111,23 +113,42 @@ def check_day(data_dir: str | os.PathLike[str] | Store, day: dt.date) -> list[Ch
     return check_days(data_dir, [day])[day]
 
 
+def _built_inputs(result: DayWriteResult | None) -> _DayInputs | None:
+    """The inputs of a day ``build_day`` just wrote, as it knew them (None for any other)."""
+    if result is None or result.source is None:
+        return None
+    parts = {table: result.tables[table].live_files for table in _CHECKED_TABLES}
+    if any(files is None for files in parts.values()):
+        return None
+    listing, landed = result.source
+    return _DayInputs(listing, landed, parts)  # type: ignore[arg-type]
+
+
 def check_days(
-    data_dir: str | os.PathLike[str] | Store, days: Iterable[dt.date]
+    data_dir: str | os.PathLike[str] | Store,
+    days: Iterable[dt.date],
+    *,
+    built: Mapping[dt.date, DayWriteResult] | None = None,
 ) -> dict[dt.date, list[CheckOutcome]]:
     """Every check for each day's partitions, read back in one DuckDB pass over the days.
 
     The outcomes are kept under ``.cache/checks/`` in the data dir with a digest of their inputs:
     a day whose landing and partitions did not change (a re-sync with nothing new) is not read
-    again.
+    again. ``built``: days just written by ``build_day``, whose inputs it knows (so nothing is
+    listed for them) and whose outcomes cannot be kept yet.
     """
+    built = built or {}
     files = open_store(data_dir)
     store = RawStore(files)
     outcomes: dict[dt.date, list[CheckOutcome]] = {}
     todo: dict[dt.date, tuple[_DayInputs, str]] = {}
 
     def cached(day: dt.date) -> tuple[dt.date, _DayInputs, str, list[CheckOutcome] | None]:
-        inputs = _inputs(store, day)
+        known = _built_inputs(built.get(day))
+        inputs = known or _inputs(store, day)
         key = inputs.cache_key(store, day)
+        if known is not None:
+            return day, inputs, key, None
         try:
             body = json.loads(files.read_bytes(check_cache_key(day)))
             if body.get("key") == key:

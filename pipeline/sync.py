@@ -10,15 +10,18 @@ fails (its jobs could not be landed, its build failed) is reported and does not 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import hashlib
 import itertools
 import os
+import shutil
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pipeline.cloudglue.client import CloudglueClient
@@ -28,9 +31,10 @@ from pipeline.day_builders import DayBuilders
 from pipeline.progress import ProgressCallback
 from pipeline.quality import CheckOutcome, check_day, check_days
 from pipeline.storage import DayWriteResult, write_day
+from pipeline.storage.layout import job_file_name
 from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
 from pipeline.storage.raw import Listing, RawStore, arriving_shards
-from pipeline.storage.store import Store
+from pipeline.storage.store import FileInfo, Store
 
 # A data dir: a local path, a bucket URL (s3://bucket/prefix) or an open Store.
 DataDir = str | os.PathLike[str] | Store
@@ -241,6 +245,8 @@ class _Range:
         self.plans = plans
         self.build = build
         self.progress = progress
+        # Per day, a local directory its landing also puts each job in (a big day in a bucket).
+        self._copies: dict[dt.date, Path | None] = {}
 
     def run(self) -> Iterator[DayResult]:
         # Unchanged days first: they need nothing (their checks are read in one pass).
@@ -269,10 +275,9 @@ class _Range:
             )
         # The one day to fetch, when it is big, is built while its jobs land; with more days to
         # fetch, each is built as soon as it is landed, beside the fetching of the next ones.
-        # (On a local disk: its build workers watch for each job's file to appear.)
         fetching = [p for p in pending if p.missing]
         big = len(fetching) == 1 and len(fetching[0].missing) >= OVERLAP_MIN_JOBS
-        if self.build and big and self.data_dir.is_local:
+        if self.build and big:
             yield from self._small_days([p for p in pending if p is not fetching[0]])
             yield self._big_day(fetching[0])
         else:
@@ -295,9 +300,8 @@ class _Range:
         """Write the day's listing (its jobs as landed: deleted ones left out) and prune landed
         jobs no longer listed; raises if a completed job could not be landed."""
         gone = {job_id for job_id, _ in plan.skipped}
-        wanted = [j for j in plan.missing if j not in gone]
-        landed = self.store.landed_ids(plan.day, wanted) if wanted else set()
-        unlanded = [j for j in wanted if j not in landed]
+        landed = self.store.landed(plan.day)
+        unlanded = [j for j in plan.missing if j not in gone and job_file_name(j) not in landed]
         if unlanded:
             local = [exc for _, exc in plan.failures if _is_local(exc)]
             if local:
@@ -308,7 +312,7 @@ class _Range:
             )
         plan.jobs = [job for job in plan.jobs if job.job_id not in gone]
         self.store.write_listing(plan.day, [job.raw for job in plan.jobs], plan.listed_at)
-        pruned = self.store.prune(plan.day, [job.job_id for job in plan.jobs])
+        pruned = self.store.prune(plan.day, [job.job_id for job in plan.jobs], landed)
         return self._landing(
             plan, fetched=len(plan.missing) - len(gone & set(plan.missing)), pruned=len(pruned)
         )
@@ -322,6 +326,14 @@ class _Range:
         left = {plan.day: len(plan.missing) for plan in plans}
         landings: dict[dt.date, LandingResult] = {}
         builders = DayBuilders(self.data_dir, build_workers()) if self.build else None
+        scratch = contextlib.ExitStack()
+        if builders is not None and not self.data_dir.is_local:
+            # A bucket's builds read the jobs this run lands from local copies, not the bucket.
+            copies = scratch.enter_context(self.data_dir.staging())
+            for plan in plans:
+                if plan.missing:
+                    self._copies[plan.day] = copies / plan.day.isoformat()
+                    self._copies[plan.day].mkdir()
 
         def landed(plan: _Day) -> Iterator[DayResult]:
             try:
@@ -333,10 +345,14 @@ class _Range:
                 yield DayResult(plan.day, landing=landing)
             else:
                 landings[plan.day] = landing
-                builders.submit(plan.day)
+                copies = self._copies.get(plan.day)
+                builders.submit(plan.day, fresh=landing.fetched > 0, copies=copies)
 
         def built(*, wait: bool) -> Iterator[DayResult]:
             for day in builders.done(wait=wait) if builders else ():
+                copies = self._copies.pop(day.day, None)
+                if copies is not None:
+                    shutil.rmtree(copies, ignore_errors=True)
                 yield DayResult(
                     day.day,
                     landing=landings.pop(day.day),
@@ -364,6 +380,7 @@ class _Range:
         finally:
             if builders is not None:
                 builders.close()
+            scratch.close()
 
     def _fetch_all(self, job_ids: list[str]) -> Iterator[tuple[str, Any]]:
         """``(job_id, landed JobJson or the exception)`` per job, as each finishes; at most the
@@ -379,7 +396,9 @@ class _Range:
         def fetch(job_id: str) -> Any:
             plan = plans[job_id]
             job = self.client.fetch_job_json(job_id)
-            self.store.put_job_json(plan.day, job.job_id, job.body)
+            self.store.put_job_json(
+                plan.day, job.job_id, job.body, copy_to=self._copies.get(plan.day)
+            )
             with lock:
                 plan.requests += max(1, -(-job.segments // self.client.page_size))
             if self.progress:
@@ -418,22 +437,26 @@ class _Range:
         flatten each job as soon as it is landed; the tables equal ``build_day``'s."""
         started = time.monotonic()
         try:
-            shards = arriving_shards(
-                self.data_dir,
-                plan.day,
-                [job.raw for job in plan.jobs],
-                plan.missing,
-                build_workers(),
-            )
-            to_fetch = set(plan.missing)
-            # The shards' jobs in turn, so that every worker soon has its next job.
-            order = [
-                job["job_id"]
-                for run in itertools.zip_longest(*(shard.summaries for shard in shards))
-                for job in run
-                if job is not None and job["job_id"] in to_fetch
-            ]
             with DayBuild(self.data_dir, plan.day, fetched_at=plan.listed_at, locked=True) as b:
+                # In a bucket, the workers follow local copies of the jobs as they land.
+                copies = None if self.data_dir.is_local else b.scratch("arriving")
+                self._copies[plan.day] = copies
+                shards = arriving_shards(
+                    self.data_dir,
+                    plan.day,
+                    [job.raw for job in plan.jobs],
+                    plan.missing,
+                    build_workers(),
+                    copies,
+                )
+                to_fetch = set(plan.missing)
+                # The shards' jobs in turn, so that every worker soon has its next job.
+                order = [
+                    job["job_id"]
+                    for run in itertools.zip_longest(*(shard.summaries for shard in shards))
+                    for job in run
+                    if job is not None and job["job_id"] in to_fetch
+                ]
                 b.start(shards, local_first=False)
                 for job_id, outcome in self._fetch_all(order):
                     if isinstance(outcome, NotFoundError):
@@ -523,23 +546,39 @@ def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict
     }
 
 
-def _build_fingerprint(store: RawStore, day: dt.date, listing: Listing | None) -> str:
+def _build_fingerprint(
+    store: RawStore,
+    day: dt.date,
+    listing: Listing | None,
+    landed: dict[str, FileInfo] | None = None,
+) -> str:
     """What a day's partitions record they were built from: the landing and the build version."""
-    return f"{BUILD_VERSION}:{store.fingerprint(day, listing)}"
+    return f"{BUILD_VERSION}:{store.fingerprint(day, listing, landed)}"
 
 
-def build_day(data_dir: DataDir, day: dt.date, *, locked: bool = False) -> DayWriteResult:
+def build_day(
+    data_dir: DataDir,
+    day: dt.date,
+    *,
+    locked: bool = False,
+    fresh: bool = False,
+    copies: Path | None = None,
+) -> DayWriteResult:
     """Rebuild the day's partitions of all six tables from its landing (bounded memory).
 
     A day whose landing has not changed since its last build (same listed jobs, same landed
     files) is not rebuilt: the result describes the partitions already there, which keep the
-    ``fetched_at`` of the build that wrote them. ``locked``: the caller holds the day's lock.
+    ``fetched_at`` of the build that wrote them. ``fresh``: the caller just landed new jobs, so
+    the day is built without looking (in a bucket, that look is a dozen requests). ``copies``:
+    a local directory holding the jobs just landed (read there, not from a bucket).
+    ``locked``: the caller holds the day's lock.
     """
     store = RawStore(data_dir)
     data_dir = store.store
     listing = store.read_listing(day)
-    fingerprint = _build_fingerprint(store, day, listing)
-    built = built_day(data_dir, day, fingerprint, locked=locked)
+    landed = store.landed(day)
+    fingerprint = _build_fingerprint(store, day, listing, landed)
+    built = None if fresh else built_day(data_dir, day, fingerprint, locked=locked)
     if built is not None:
         return built
     if listing is None:
@@ -552,9 +591,10 @@ def build_day(data_dir: DataDir, day: dt.date, *, locked: bool = False) -> DayWr
             locked=locked,
         )
     # A worker process costs about half a second to start: worth it for big days only.
-    workers = min(build_workers(), 1 + store.landed_bytes(day) // SHARD_MIN_BYTES)
-    shards = store.day_shards(day, listing, workers)
-    return write_day_shards(
+    landed_bytes = sum(info.size for info in landed.values())
+    workers = min(build_workers(), 1 + landed_bytes // SHARD_MIN_BYTES)
+    shards = store.day_shards(day, listing, workers, landed, copies)
+    result = write_day_shards(
         data_dir,
         day,
         shards,
@@ -562,6 +602,7 @@ def build_day(data_dir: DataDir, day: dt.date, *, locked: bool = False) -> DayWr
         fingerprint=fingerprint,
         locked=locked,
     )
+    return dataclasses.replace(result, source=(listing, landed))
 
 
 def build_workers() -> int:

@@ -150,6 +150,13 @@ def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool
             fsync_dir(path.parent)
 
 
+def scratch_write(path: Path, data: bytes) -> None:
+    """Write a scratch file (nothing lost if a crash loses it) so that it appears whole."""
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
 @contextlib.contextmanager
 def staging_dir(root: Path) -> Iterator[Path]:
     """A fresh ``<root>/<uuid>`` directory, locked while in use and removed afterwards."""

@@ -74,9 +74,9 @@ def _aws_settings() -> dict[str, str]:
         credentials.read(env.get("AWS_SHARED_CREDENTIALS_FILE") or home / "credentials")
         config = configparser.ConfigParser()
         config.read(env.get("AWS_CONFIG_FILE") or home / "config")
-        sections = [
-            credentials[s] for s in (profile,) if credentials.has_section(s)
-        ] + [config[s] for s in (f"profile {profile}", profile) if config.has_section(s)]
+        sections = [credentials[s] for s in (profile,) if credentials.has_section(s)] + [
+            config[s] for s in (f"profile {profile}", profile) if config.has_section(s)
+        ]
         if not sections:
             raise BucketError(f"AWS_PROFILE={profile!r}: no such profile in {home}")
         names = {
@@ -230,7 +230,9 @@ class BucketStore(Store):
         with staging_dir(root) as path:
             yield path
 
-    def commit_partition(self, staged: Path, prefix: str, record: dict[str, Any]) -> int:
+    def commit_partition(
+        self, staged: Path, prefix: str, record: dict[str, Any]
+    ) -> dict[str, FileInfo]:
         part = _one_file(staged)
         size = part.stat().st_size
         key = f"{prefix}/{SINGLE_PART}"
@@ -248,7 +250,7 @@ class BucketStore(Store):
         # before writing its record is not taken for the one the record describes.
         body = json.dumps({**record, "files": 1, "part_version": str(etag)}).encode()
         self.write_bytes(f"{prefix}/{BUILD_RECORD}", body)
-        return 1
+        return {SINGLE_PART: FileInfo(size, str(etag))}
 
     def record_matches(self, record: dict[str, Any], files: dict[str, FileInfo]) -> bool:
         part = files.get(SINGLE_PART)

@@ -106,11 +106,17 @@ class LocalStore(Store):
         with staging_dir(root) as path:
             yield path
 
-    def commit_partition(self, staged: Path, prefix: str, record: dict[str, Any]) -> int:
-        files = sum(1 for p in staged.iterdir() if is_parquet(p.name))
+    def commit_partition(
+        self, staged: Path, prefix: str, record: dict[str, Any]
+    ) -> dict[str, FileInfo]:
+        files = {}
+        for entry in os.scandir(staged):
+            if is_parquet(entry.name):
+                st = entry.stat()  # a rename keeps size and mtime
+                files[entry.name] = FileInfo(st.st_size, str(st.st_mtime_ns))
         path = staged / BUILD_RECORD
         with naming_full_device(path):
-            path.write_text(json.dumps({**record, "files": files}))
+            path.write_text(json.dumps({**record, "files": len(files)}))
             fsync_file(path)
             fsync_dir(staged)
         swap_in(staged, self.path(prefix))

@@ -46,7 +46,7 @@ from pipeline.storage.layout import (
     partition_prefix,
 )
 from pipeline.storage.schema_store import ensure_stored, persistent_register, writer_schema
-from pipeline.storage.store import Store, open_store
+from pipeline.storage.store import FileInfo, Store, open_store
 from pipeline.tables.frames import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS,
@@ -89,6 +89,9 @@ class TableWriteResult:
         self.path = store.describe(prefix)
         self._schema = schema
         self._preview_rows = preview_rows
+        # The files the write just made live (as ``Store.list_files`` gives them); None for a
+        # partition found already built.
+        self.live_files: dict[str, FileInfo] | None = None
 
     def __repr__(self) -> str:
         return f"TableWriteResult({self.table!r}, rows={self.rows}, files={self.files})"
@@ -147,6 +150,8 @@ class DayWriteResult:
     day: dt.date
     jobs: int
     tables: dict[str, TableWriteResult]
+    # What ``build_day`` built the day from: its listing and landed job files.
+    source: tuple[Any, dict[str, FileInfo]] | None = None
 
     @property
     def rows(self) -> dict[str, int]:
@@ -411,6 +416,13 @@ class DayBuild:
         if local_first:
             self._written[0] = _write_shard(*self._args(prefixes[0], shards[0], len(shards)))
 
+    def scratch(self, name: str) -> Path:
+        """A directory of the build's staging, gone with it."""
+        assert self._stage is not None
+        path = self._stage / name
+        path.mkdir(exist_ok=True)
+        return path
+
     def landing_done(self) -> None:
         """Tell shards waiting for landed jobs that the landing is over (see ``_build_worker``)."""
         for proc in self._workers:
@@ -461,7 +473,9 @@ def _commit(
         record = {"fingerprint": fingerprint, "jobs": count, "rows": f.rows}
         live = root.commit_partition(f.directory, prefix, record)
         schema = f.schema if f.schema is not None else empty[t]
-        return TableWriteResult(t, f.rows, live, root, prefix, schema, f.preview)
+        result = TableWriteResult(t, f.rows, len(live), root, prefix, schema, f.preview)
+        result.live_files = live
+        return result
 
     results = dict(zip(TABLES, root.map(commit, list(TABLES)), strict=True))
     return DayWriteResult(day=day, jobs=count, tables=results)

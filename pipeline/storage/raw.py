@@ -18,11 +18,13 @@ import os
 import select
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from pipeline import jsonio
+from pipeline.storage.atomic import scratch_write
 from pipeline.storage.layout import (
     JOB_SUFFIX,
     LISTING_FILE,
@@ -88,12 +90,18 @@ class RawStore:
     def put_job(self, day: dt.date, job: Mapping[str, Any]) -> None:
         self.put_job_json(day, job["job_id"], jsonio.dumps(job))
 
-    def put_job_json(self, day: dt.date, job_id: str, body: bytes) -> None:
-        """Land a job given as its JSON document (bytes, as the client joined them).
+    def put_job_json(
+        self, day: dt.date, job_id: str, body: bytes, *, copy_to: Path | None = None
+    ) -> None:
+        """Land a job given as its JSON document (bytes, as the client joined them); with
+        ``copy_to``, also put the landed file there (a local directory build workers follow).
 
         Not durable one by one: the listing, written last into the day, is (a crash before
         that may lose landed jobs, which the next run fetches again)."""
-        self.store.write_bytes(job_key(day, job_id), _zstd(body), durable=False)
+        data = _zstd(body)
+        self.store.write_bytes(job_key(day, job_id), data, durable=False)
+        if copy_to is not None:
+            scratch_write(copy_to / job_file_name(job_id), data)
 
     def get_job(self, day: dt.date, job_id: str) -> dict[str, Any]:
         """The landed job; ``FileNotFoundError`` when it is not landed."""
@@ -125,11 +133,17 @@ class RawStore:
             jobs=tuple(body["jobs"]),
         )
 
-    def prune(self, day: dt.date, keep_job_ids: Iterable[str]) -> list[str]:
+    def prune(
+        self,
+        day: dt.date,
+        keep_job_ids: Iterable[str],
+        landed: dict[str, FileInfo] | None = None,
+    ) -> list[str]:
         """Delete landed jobs that are no longer listed (deleted upstream); return their file
-        names."""
+        names. ``landed``: the day's ``landed()``, when the caller has it."""
         keep = {job_file_name(job_id) for job_id in keep_job_ids}
-        removed = [name for name in self.landed(day) if name not in keep]
+        landed = self.landed(day) if landed is None else landed
+        removed = [name for name in landed if name not in keep]
         for name in removed:
             self.store.delete(f"{raw_day_prefix(day)}/{name}")
         return removed
@@ -162,11 +176,20 @@ class RawStore:
             return
         yield from LandedJobs(self.store, day, _sorted_jobs(listing))
 
-    def day_shards(self, day: dt.date, listing: Listing, max_shards: int) -> list[LandedJobs]:
+    def day_shards(
+        self,
+        day: dt.date,
+        listing: Listing,
+        max_shards: int,
+        landed: dict[str, FileInfo] | None = None,
+        copies: Path | None = None,
+    ) -> list[LandedJobs]:
         """The day's jobs (as :meth:`iter_day_jobs`) cut into at most ``max_shards`` runs of
-        consecutive job ids with about the same landed bytes each, one per build worker."""
+        consecutive job ids with about the same landed bytes each, one per build worker.
+        ``landed``: the day's ``landed()``, when the caller has it; ``copies``: a local directory
+        holding some landed jobs' files too (read there first)."""
         jobs = _sorted_jobs(listing)
-        landed = self.landed(day)
+        landed = self.landed(day) if landed is None else landed
         sizes = []
         for job in jobs:
             size = 1
@@ -179,14 +202,10 @@ class RawStore:
         for i, size in enumerate(sizes):
             acc += size
             if acc * max_shards >= total * (len(shards) + 1) and len(shards) < max_shards - 1:
-                shards.append(LandedJobs(self.store, day, jobs[start : i + 1]))
+                shards.append(LandedJobs(self.store, day, jobs[start : i + 1], copies))
                 start = i + 1
-        shards.append(LandedJobs(self.store, day, jobs[start:]))
+        shards.append(LandedJobs(self.store, day, jobs[start:], copies))
         return shards
-
-    def landed_bytes(self, day: dt.date) -> int:
-        """Total size of the day's landed job files (how much work building the day is)."""
-        return sum(info.size for info in self.landed(day).values())
 
 
 def _sorted_jobs(listing: Listing) -> tuple[Mapping[str, Any], ...]:
@@ -202,20 +221,26 @@ class LandedJobs:
     data_dir: Store
     day: dt.date
     summaries: tuple[Mapping[str, Any], ...]
+    copies: Path | None = None
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         store = RawStore(self.data_dir)
         for summary in self.summaries:
-            yield _landed_or_summary(store, self.day, summary)
+            yield _landed_or_summary(store, self.day, summary, self.copies)
 
 
 def _landed_or_summary(
-    store: RawStore, day: dt.date, summary: Mapping[str, Any]
+    store: RawStore, day: dt.date, summary: Mapping[str, Any], copies: Path | None = None
 ) -> Mapping[str, Any]:
-    """The landed complete job of a listed completed job, else its listing object."""
+    """The landed complete job of a listed completed job (its local copy in ``copies`` if
+    there is one), else its listing object."""
     if summary.get("status") == "completed":
+        job_id = summary["job_id"]
         with contextlib.suppress(FileNotFoundError):
-            return store.get_job(day, summary["job_id"])
+            if copies is not None:
+                with contextlib.suppress(FileNotFoundError):
+                    return _unzstd_json((copies / job_file_name(job_id)).read_bytes())
+            return store.get_job(day, job_id)
     return summary
 
 
@@ -249,20 +274,37 @@ class ArrivingJobs:
     day: dt.date
     summaries: tuple[Mapping[str, Any], ...]
     expected: frozenset[str]
+    copies: Path | None = None
     signal_fd: int = 0
 
     def __iter__(self) -> Iterator[Mapping[str, Any]]:
         store = RawStore(self.data_dir)
+        if self.copies is not None:  # a bucket's landing: the copies are local files
+
+            def landed(job_id: str) -> bool:
+                return (self.copies / job_file_name(job_id)).is_file()
+
+            def read(job_id: str) -> Any:
+                return _unzstd_json((self.copies / job_file_name(job_id)).read_bytes())
+
+        else:
+
+            def landed(job_id: str) -> bool:
+                return store.has_job(self.day, job_id)
+
+            def read(job_id: str) -> Any:
+                return store.get_job(self.day, job_id)
+
         done = False
         for summary in self.summaries:
             job_id = summary["job_id"]
             if summary.get("status") != "completed" or job_id not in self.expected:
                 yield _landed_or_summary(store, self.day, summary)
                 continue
-            while not (landed := store.has_job(self.day, job_id)) and not done:
+            while not (found := landed(job_id)) and not done:
                 done = _landing_done(self.signal_fd, _POLL_SECONDS)
-            if landed or store.has_job(self.day, job_id):
-                yield store.get_job(self.day, job_id)
+            if found or landed(job_id):
+                yield read(job_id)
 
 
 def arriving_shards(
@@ -271,15 +313,19 @@ def arriving_shards(
     jobs: Iterable[Mapping[str, Any]],
     expected: Iterable[str],
     n: int,
+    copies: Path | None = None,
 ) -> list[ArrivingJobs]:
     """The day's listed ``jobs`` in ``job_id`` order, cut into at most ``n`` contiguous runs with
-    about the same number of ``expected`` (to be landed) jobs each."""
+    about the same number of ``expected`` (to be landed) jobs each. ``copies``: the local
+    directory the landing also puts each job in (see :class:`ArrivingJobs`)."""
     ordered = tuple(sorted(jobs, key=lambda job: job["job_id"]))
     wanted = frozenset(expected)
     marks = [i for i, job in enumerate(ordered) if job["job_id"] in wanted]
     n = max(1, min(n, len(marks)))
     cuts = [0] + [marks[len(marks) * k // n] for k in range(1, n)] + [len(ordered)]
     return [
-        ArrivingJobs(data_dir, day, ordered[a:b], wanted & {j["job_id"] for j in ordered[a:b]})
+        ArrivingJobs(
+            data_dir, day, ordered[a:b], wanted & {j["job_id"] for j in ordered[a:b]}, copies
+        )
         for a, b in itertools.pairwise(cuts)
     ]

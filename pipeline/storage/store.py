@@ -81,10 +81,13 @@ class Store(ABC):
         """A fresh local directory to build partitions in, removed afterwards."""
 
     @abstractmethod
-    def commit_partition(self, staged: Path, prefix: str, record: dict[str, Any]) -> int:
+    def commit_partition(
+        self, staged: Path, prefix: str, record: dict[str, Any]
+    ) -> dict[str, FileInfo]:
         """Make the staged partition directory (Parquet files) live at ``prefix`` in one step
         for readers, with ``record`` (plus the live file count, ``files``) as its build record;
-        returns that count. The caller holds the day's lock."""
+        returns the live Parquet files, as ``list_files`` would. The caller holds the day's
+        lock."""
 
     @abstractmethod
     def parquet_source(self, prefix: str) -> tuple[pyarrow.fs.FileSystem, str]:

@@ -181,7 +181,8 @@ def test_a_bucket_commits_a_multi_file_partition_as_one_object(s3_env: str, tmp_
         pq.write_table(table, staged / name)
     (staged / "notes.txt").write_text("not a part")
 
-    assert store.commit_partition(staged, prefix, {"fingerprint": "f1", "rows": 6}) == 1
+    live = store.commit_partition(staged, prefix, {"fingerprint": "f1", "rows": 6})
+    assert live == {k: v for k, v in store.list_files(prefix).items() if k == SINGLE_PART}
 
     files = store.list_files(prefix)
     assert sorted(files) == [BUILD_RECORD, SINGLE_PART]
