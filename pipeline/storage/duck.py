@@ -1,9 +1,10 @@
 """A table's Parquet as a DuckDB view, wherever the data dir is.
 
 On a local disk DuckDB reads the files itself (``read_parquet`` with ``union_by_name``). In a
-bucket it scans a pyarrow dataset over the store's filesystem (DuckDB's httpfs extension is not
-something we can install offline), typed by the table's ``_schema.json``: every column the table
-ever had, whatever subset of days is read.
+bucket (DuckDB's httpfs extension matching our DuckDB does not install offline) the files go
+through the store's pyarrow filesystem, typed by the table's ``_schema.json``: every column the
+table ever had, whatever subset of days is read. A few given files (the checks') are read whole;
+a whole table is scanned lazily as a pyarrow dataset.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from pipeline.storage.layout import PARTITION_KEY, table_prefix
-from pipeline.storage.read import parquet_files
+from pipeline.storage.layout import PARTITION_KEY, parse_partition_name, table_prefix
+from pipeline.storage.read import parquet_files, read_files
 from pipeline.storage.schema_store import load_schema
 from pipeline.storage.store import Store
 
@@ -68,10 +69,17 @@ def create_view(
         if sql is not None:
             con.execute(sql)
         return sql is not None
+    if paths is not None:  # a few partitions (the checks'): read them whole
+        if not paths:
+            return False
+        files = [(parse_partition_name(p.rsplit("/", 2)[-2]), p) for p in paths]
+        con.register(f"_{view}_arrow", read_files(store, table, files))
+        con.execute(f"CREATE OR REPLACE {kind} {view} AS SELECT * FROM _{view}_arrow")
+        return True
     import pyarrow as pa
     import pyarrow.dataset as ds
 
-    files = _paths(store, table, None) if paths is None else paths
+    files = _paths(store, table, None)
     if not files:
         return False
     fs, root = store.parquet_source(table_prefix(table))
