@@ -59,6 +59,9 @@ from pipeline.tables.frames import (
 )
 
 ROW_GROUP_SIZE = 128 * 1024
+# A day's staged bytes up to which its tables are committed at once: a bucket holds each object
+# in memory while it PUTs it, so a big day's go one after another.
+PARALLEL_COMMIT_BYTES = 32 * 2**20
 PREVIEW_ROWS = 5
 _PREVIEW_CHARS = 200
 
@@ -477,7 +480,12 @@ def _commit(
         result.live_files = live
         return result
 
-    results = dict(zip(TABLES, root.map(commit, list(TABLES)), strict=True))
+    staged = sum(p.stat().st_size for t in TABLES for p in files[t].directory.iterdir())
+    if staged <= PARALLEL_COMMIT_BYTES:
+        committed = root.map(commit, list(TABLES))
+    else:
+        committed = [commit(t) for t in TABLES]
+    results = dict(zip(TABLES, committed, strict=True))
     return DayWriteResult(day=day, jobs=count, tables=results)
 
 
