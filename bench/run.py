@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import psutil
 import pyarrow.parquet as pq
@@ -335,7 +336,7 @@ def run_workload(
                     cmd, env = _cmd_ours(mode, emulator.base_url, data_dir, first_day, store_env)
                     store_pid = bucket.pid if store == "bucket" else None
                     first = measure(cmd, emulator, env, store_pid)
-                    with _environ(store_env):
+                    with mock.patch.dict(os.environ, store_env):
                         got = _rows(data_dir, "segment_entities")
                     if got != expected:
                         raise SystemExit(f"{who}: {got} segment entities, expected {expected}")
@@ -387,20 +388,6 @@ def run_workload(
             row["x_rss"] = row["peak_rss"] / _median([m.peak_rss for m in base])
         rows.append(row)
     return rows
-
-
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Any:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 STORES = ["local"]

@@ -159,7 +159,9 @@ def scratch_write(path: Path, data: bytes) -> None:
 
 @contextlib.contextmanager
 def staging_dir(root: Path) -> Iterator[Path]:
-    """A fresh ``<root>/<uuid>`` directory, locked while in use and removed afterwards."""
+    """A fresh ``<root>/<uuid>`` directory, locked while in use and removed afterwards (dead
+    writers' leftovers under ``root`` are removed first)."""
+    clean_stale_staging(root)
     root.mkdir(parents=True, exist_ok=True)
     while True:
         name = uuid.uuid4().hex

@@ -38,7 +38,7 @@ from obstore.exceptions import (
 )
 from obstore.store import S3Store
 
-from pipeline.storage.atomic import clean_stale_staging, staging_dir
+from pipeline.storage.atomic import staging_dir
 from pipeline.storage.layout import BUILD_RECORD, SINGLE_PART, is_parquet
 from pipeline.storage.lease import Leases
 from pipeline.storage.store import FileInfo, Store
@@ -225,9 +225,7 @@ class BucketStore(Store):
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
-        root = Path(tempfile.gettempdir()) / "cloudglue-pipeline-staging"
-        clean_stale_staging(root)
-        with staging_dir(root) as path:
+        with staging_dir(Path(tempfile.gettempdir()) / "cloudglue-pipeline-staging") as path:
             yield path
 
     def commit_partition(

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.storage.atomic import (
     atomic_write_bytes,
-    clean_stale_staging,
     file_lock,
     fsync_dir,
     fsync_file,
@@ -101,9 +100,7 @@ class LocalStore(Store):
 
     @contextlib.contextmanager
     def staging(self) -> Iterator[Path]:
-        root = self.root / STAGING
-        clean_stale_staging(root)
-        with staging_dir(root) as path:
+        with staging_dir(self.root / STAGING) as path:
             yield path
 
     def commit_partition(

@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 from urllib.parse import parse_qs, unquote
 
 import dagster as dg
@@ -445,16 +446,8 @@ def _instance_env(env: dict[str, str]) -> Iterator[None]:
     """This process sees the instance the services see (DagsterInstance.get reads the env)."""
     keys = ("DAGSTER_HOME", "DAGSTER_PG_HOST", "DAGSTER_PG_PORT", "DAGSTER_PG_USERNAME",
             "DAGSTER_PG_PASSWORD", "DAGSTER_PG_DB")
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update({k: env[k] for k in keys if k in env})
-    try:
+    with mock.patch.dict(os.environ, {k: env[k] for k in keys if k in env}):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def _report(wall, timings, sync_wall, ref_timings, max_in_flight) -> None:
