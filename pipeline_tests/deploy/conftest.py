@@ -71,7 +71,8 @@ def production_home(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path) -> str:
-    """Where the deployment's runs read and write (CLOUDGLUE_DATA_DIR): a local directory for
-    now. The one place to parametrize when the data dir can be a bucket (s3://...)."""
-    return str(tmp_path / "data")
+def data_dir(s3_env: str) -> str:
+    """Where the deployment's runs read and write (CLOUDGLUE_DATA_DIR): the production shape,
+    an ``s3://`` prefix in the test bucket (the AWS_* variables are set in this process, and
+    the services inherit them), shared by runs that share nothing else."""
+    return s3_env

@@ -1,6 +1,7 @@
 """The deployment as production runs it, on one machine: PostgreSQL, the emulator, a code server
 (`dagster code-server start`) and `dagster-daemon run` on the production `deploy/dagster.yaml`,
-sharing only the instance (Postgres) and the data dir. A backfill of 20 days is added to the
+sharing only the instance (Postgres) and the data dir (an ``s3://`` prefix of a SeaweedFS bucket).
+A backfill of 20 days is added to the
 instance as the UI adds it; the daemon queues its runs and the code server starts each in its
 own process (DefaultRunLauncher). One run's process tree is SIGKILLed while it fetches; the
 code server reports the run failed and the run retry daemon re-runs it. Meanwhile a second
@@ -257,6 +258,8 @@ def test_a_backfill_through_the_daemon_on_postgres_lands_every_day_exact(
                 "CLOUDGLUE_BASE_URL": server.base_url,
                 "CLOUDGLUE_DATA_DIR": data_dir,
                 "CLOUDGLUE_DAYS_PER_RUN": str(DAYS_PER_RUN),
+                # The killed run's days are free for its retry a few seconds after it died.
+                "CLOUDGLUE_LEASE_SECONDS": "6",
             }
         )
         # The code location and its runs (children of the code server) get their own working
@@ -403,7 +406,7 @@ def test_a_backfill_through_the_daemon_on_postgres_lands_every_day_exact(
         )
         sync_wall = time.monotonic() - t0
     assert done.returncode == 0, done.stderr
-    assert snapshot(Path(data_dir)) == snapshot(tmp_path / "reference")
+    assert snapshot(data_dir) == snapshot(tmp_path / "reference")
 
     with _instance_env(ref_env), dg.DagsterInstance.get() as ref:
         ref_timings = [_run_timings(ref, r) for r in ref.get_runs()]

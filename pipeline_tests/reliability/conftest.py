@@ -122,7 +122,7 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def snapshot(data_dir: Path) -> dict[str, list[tuple]]:
+def snapshot(data_dir: Path | str) -> dict[str, list[tuple]]:
     """Every table as sorted rows of (column, value) pairs, ``fetched_at`` left out."""
     out = {}
     for table in TABLE_NAMES:
