@@ -150,10 +150,3 @@ def open_store(data_dir: str | os.PathLike[str] | Store) -> Store:
     from pipeline.storage.local import LocalStore
 
     return LocalStore(Path(data_dir))
-
-
-def data_dir_text(data_dir: str | os.PathLike[str] | Store) -> str:
-    """How a data dir is passed on (to a process, a resource): its path or URL."""
-    if isinstance(data_dir, Store):
-        return data_dir.url
-    return str(data_dir)
