@@ -113,8 +113,8 @@ def check_day(data_dir: str | os.PathLike[str] | Store, day: dt.date) -> list[Ch
     return check_days(data_dir, [day])[day]
 
 
-def _built_inputs(result: DayWriteResult | None) -> _DayInputs | None:
-    """The inputs of a day ``build_day`` just wrote, as it knew them (None for any other)."""
+def _known_inputs(result: DayWriteResult | None) -> _DayInputs | None:
+    """A day's inputs as the result of its build (or of finding it built) knew them."""
     if result is None or result.source is None:
         return None
     parts = {table: result.tables[table].live_files for table in _CHECKED_TABLES}
@@ -134,8 +134,9 @@ def check_days(
 
     The outcomes are kept under ``.cache/checks/`` in the data dir with a digest of their inputs:
     a day whose landing and partitions did not change (a re-sync with nothing new) is not read
-    again. ``built``: days just written by ``build_day``, whose inputs it knows (so nothing is
-    listed for them) and whose outcomes cannot be kept yet.
+    again. ``built``: the days' build results that know their inputs (``build_day``'s writes,
+    ``unchanged_build``'s finds): nothing is listed again for them, and a day just written has
+    no outcomes kept yet.
     """
     built = built or {}
     files = open_store(data_dir)
@@ -144,10 +145,11 @@ def check_days(
     todo: dict[dt.date, tuple[_DayInputs, str]] = {}
 
     def cached(day: dt.date) -> tuple[dt.date, _DayInputs, str, list[CheckOutcome] | None]:
-        known = _built_inputs(built.get(day))
+        result = built.get(day)
+        known = _known_inputs(result)
         inputs = known or _inputs(store, day)
         key = inputs.cache_key(store, day)
-        if known is not None:
+        if known is not None and result is not None and result.written:
             return day, inputs, key, None
         try:
             body = json.loads(files.read_bytes(check_cache_key(day)))

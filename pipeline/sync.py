@@ -146,10 +146,12 @@ def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWr
         return None
     if {job.job_id: job.raw for job in jobs} != {job["job_id"]: job for job in listing.jobs}:
         return None
-    completed = [job.job_id for job in jobs if job.is_completed]
-    if len(store.landed_ids(day, completed)) != len(completed):
+    landed = store.landed(day)
+    if any(job.is_completed and job_file_name(job.job_id) not in landed for job in jobs):
         return None
-    return built_day(store.store, day, _build_fingerprint(store, day, listing), locked=True)
+    fingerprint = _build_fingerprint(store, day, listing, landed)
+    built = built_day(store.store, day, fingerprint, locked=True)
+    return None if built is None else dataclasses.replace(built, source=(listing, landed))
 
 
 def changed_days(
@@ -264,7 +266,7 @@ class _Range:
                 pending.append(plan)
             else:
                 unchanged[plan.day] = result
-        checks = check_days(self.data_dir, list(unchanged)) if unchanged else {}
+        checks = check_days(self.data_dir, list(unchanged), built=unchanged) if unchanged else {}
         for day, built in unchanged.items():
             yield DayResult(
                 day,

@@ -153,7 +153,7 @@ def _probe(
     except CloudglueError:
         return list(days), {}
     store = RawStore(data_dir)
-    checks = quality.check_days(data_dir, list(unchanged)) if unchanged else {}
+    checks = quality.check_days(data_dir, list(unchanged), built=unchanged) if unchanged else {}
     summaries = {}
     for day, built in unchanged.items():
         listing = store.read_listing(day)

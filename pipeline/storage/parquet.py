@@ -92,8 +92,8 @@ class TableWriteResult:
         self.path = store.describe(prefix)
         self._schema = schema
         self._preview_rows = preview_rows
-        # The files the write just made live (as ``Store.list_files`` gives them); None for a
-        # partition found already built.
+        # The partition's Parquet files (as ``Store.list_files`` gives them) when this result
+        # was made: the ones a write made live, or those found built; None when not known.
         self.live_files: dict[str, FileInfo] | None = None
 
     def __repr__(self) -> str:
@@ -153,8 +153,10 @@ class DayWriteResult:
     day: dt.date
     jobs: int
     tables: dict[str, TableWriteResult]
-    # What ``build_day`` built the day from: its listing and landed job files.
+    # What the partitions were built from, when the caller knows: its listing and landed files.
     source: tuple[Any, dict[str, FileInfo]] | None = None
+    # False for partitions found already built (``built_day``), True for a write.
+    written: bool = True
 
     @property
     def rows(self) -> dict[str, int]:
@@ -549,25 +551,27 @@ def built_day(
     day = as_date(day)
     lock = contextlib.nullcontext() if locked else store.lock(day_lock_name(day))
 
-    def read(t: str) -> tuple[str, dict[str, Any] | None]:
+    def read(t: str) -> tuple[str, dict[str, Any] | None, dict[str, FileInfo]]:
         prefix = partition_prefix(t, day)
         files = store.list_files(prefix)
+        parts = {name: info for name, info in files.items() if is_parquet(name)}
         if BUILD_RECORD not in files:
-            return prefix, None
+            return prefix, None, parts
         try:
             record = json.loads(store.read_bytes(f"{prefix}/{BUILD_RECORD}"))
         except (OSError, ValueError):
-            return prefix, None
+            return prefix, None, parts
         matches = record.get("fingerprint") == fingerprint and store.record_matches(record, files)
-        return prefix, record if matches else None
+        return prefix, record if matches else None, parts
 
     with lock:
         records = store.map(read, list(TABLES))
     results = {}
     jobs = None
-    for t, (prefix, record) in zip(TABLES, records, strict=True):
+    for t, (prefix, record, parts) in zip(TABLES, records, strict=True):
         if record is None or (jobs is not None and record.get("jobs") != jobs):
             return None
         jobs = record.get("jobs")
         results[t] = TableWriteResult(t, record["rows"], record["files"], store, prefix)
-    return DayWriteResult(day=day, jobs=int(jobs or 0), tables=results)
+        results[t].live_files = parts
+    return DayWriteResult(day=day, jobs=int(jobs or 0), tables=results, written=False)
