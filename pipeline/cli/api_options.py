@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import settings
-from pipeline.cli.common import CliError
+from pipeline.cli.errors import CliError
 
 if TYPE_CHECKING:
     from pipeline.cloudglue.client import CloudglueClient
