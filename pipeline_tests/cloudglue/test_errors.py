@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from hypothesis import given
@@ -30,6 +29,7 @@ from pipeline.cloudglue.errors import (
 from pipeline.emulator import EmulatorServer
 from pipeline.settings import BASE_URL_ENV
 from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE
+from pipeline_tests.loopback import Answer, serving
 
 KEY = "sk-live-errors-5Rt8Qw2Zx"
 FAST = {"backoff_base": 0.01, "backoff_max": 0.02, "timeout": 5.0}
@@ -109,42 +109,23 @@ def test_a_body_snippet_is_one_bounded_printable_line_without_the_key(
 
 
 class Canned:
-    """A loopback HTTP server answering every GET with ``status``, ``headers`` and ``body``."""
+    """What the loopback server answers every GET with."""
 
     def __init__(self) -> None:
         self.status = 200
         self.headers: dict[str, str] = {}
         self.body = b""
-        canned = self
+        self.base_url = ""
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_GET(self) -> None:
-                self.send_response(canned.status)
-                for name, value in canned.headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(canned.body)))
-                self.end_headers()
-                self.wfile.write(canned.body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+    def __call__(self, request: BaseHTTPRequestHandler) -> Answer:
+        return self.status, self.headers, self.body
 
 
 @pytest.fixture
 def canned() -> Iterator[Canned]:
-    server = Canned()
-    thread = threading.Thread(target=server.server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.server.shutdown()
-        server.server.server_close()
+    answers = Canned()
+    with serving(answers) as answers.base_url:
+        yield answers
 
 
 HOSTILE_PAGE = (

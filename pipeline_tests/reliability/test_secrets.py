@@ -10,9 +10,8 @@ import base64
 import os
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,7 @@ from pipeline.cloudglue.errors import TransportError
 from pipeline.emulator import EmulatorServer, FaultConfig
 from pipeline.storage.store import is_bucket_url
 from pipeline_tests.conftest import EMULATOR_END_DATE
+from pipeline_tests.loopback import Answer, serving
 from pipeline_tests.reliability.conftest import (
     cli_env,
     completed_result,
@@ -131,31 +131,14 @@ def echoing_server() -> Iterator[tuple[str, dict[str, str]]]:
     filled in; yields its base URL and ``mode``."""
     mode = {"answer": "html-page"}
 
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        status, headers, body = ECHOING_ANSWERS[mode["answer"]]
+        auth = request.headers.get("Authorization", "")
+        echoed = {name: value.format(auth=auth) for name, value in headers.items()}
+        return status, echoed, body.format(auth=auth).encode()
 
-        def do_GET(self) -> None:
-            status, headers, body = ECHOING_ANSWERS[mode["answer"]]
-            auth = self.headers.get("Authorization", "")
-            data = body.format(auth=auth).encode()
-            self.send_response(status)
-            for name, value in headers.items():
-                self.send_header(name, value.format(auth=auth))
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", mode
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answer) as base_url:
+        yield base_url, mode
 
 
 @pytest.mark.parametrize("answer", list(ECHOING_ANSWERS))
@@ -222,29 +205,14 @@ def self_signed_https(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     )
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.headers.get("Authorization", ""))
-            body = b'{"object": "list", "data": [], "total": 0}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        seen.append(request.headers.get("Authorization", ""))
+        return 200, {}, b'{"object": "list", "data": [], "total": 0}'
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answer, tls=context) as base_url:
+        yield base_url, seen
 
 
 def test_the_client_verifies_tls_and_sends_no_key_to_an_unverified_server(
