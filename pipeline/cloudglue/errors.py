@@ -19,12 +19,12 @@ SNIPPET_CHARS = 120
 def body_snippet(content: bytes, secrets: tuple[str, ...] = (), limit: int = SNIPPET_CHARS) -> str:
     """At most ``limit`` characters of a response body for a one-line message: decoded as UTF-8
     (undecodable bytes replaced), each ``secrets`` value replaced by ``<redacted>``, every run of
-    whitespace or control characters made one space, ``…`` where it was cut."""
+    whitespace, control or format characters made one space, ``…`` where it was cut."""
     text = content[: limit * 8].decode("utf-8", "replace")
     for secret in secrets:
         if secret:
             text = text.replace(secret, "<redacted>")
-    # Whitespace, control and format characters (a newline, ESC, a bidi override) each end a word.
+    # Whitespace, control and format characters (a newline, ESC, a bidi override): one space a run.
     text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
