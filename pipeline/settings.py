@@ -40,6 +40,7 @@ DEFAULT_BACKOFF_SECONDS = 0.5
 # a None base URL means CLOUDGLUE_BASE_URL, else DEFAULT_BASE_URL.
 CLIENT_DEFAULTS: dict[str, Any] = {
     "base_url": None,
+    "base_url_source": "CloudglueResource.base_url",
     "timeout_seconds": DEFAULT_TIMEOUT_SECONDS,
     "max_retries": DEFAULT_MAX_RETRIES,
     "max_concurrency": DEFAULT_MAX_CONCURRENCY,

@@ -28,6 +28,7 @@ from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError, NotFoundError
 from pipeline.cloudglue.models import Job
 from pipeline.day_builders import DayBuilders
+from pipeline.errors import LandingError
 from pipeline.progress import ProgressCallback
 from pipeline.quality import CheckOutcome, check_day, check_days
 from pipeline.storage import DayWriteResult, write_day
@@ -38,10 +39,6 @@ from pipeline.storage.store import FileInfo, Store
 
 # A data dir: a local path, a bucket URL (s3://bucket/prefix) or an open Store.
 DataDir = str | os.PathLike[str] | Store
-
-
-class LandingError(CloudglueError):
-    """Some completed jobs of the day could not be landed; the day's tables are not rebuilt."""
 
 
 @dataclass
@@ -308,10 +305,13 @@ class _Range:
             local = [exc for _, exc in plan.failures if _is_local(exc)]
             if local:
                 raise local[0]  # the data dir's own error (a full disk) says more as it is
-            cause = f"; first error: {_describe(plan.failures[0][1])}" if plan.failures else ""
+            job_id, first = plan.failures[0] if plan.failures else (unlanded[0], None)
+            cause = f"; first error: {_describe(first)}" if first else ""
             raise LandingError(
-                f"{len(unlanded)} completed job(s) could not be landed, e.g. {unlanded[0]!r}{cause}"
-            )
+                f"{len(unlanded)} completed job(s) could not be landed, e.g. {job_id!r}{cause}",
+                day=plan.day,
+                job_id=job_id,
+            ) from first
         plan.jobs = [job for job in plan.jobs if job.job_id not in gone]
         self.store.write_listing(plan.day, [job.raw for job in plan.jobs], plan.listed_at)
         pruned = self.store.prune(plan.day, [job.job_id for job in plan.jobs], landed)

@@ -14,10 +14,13 @@ import pytest
 
 import pipeline.sync as sync
 from pipeline.cloudglue.client import CloudglueClient
+from pipeline.cloudglue.errors import ApiError
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
+from pipeline.errors import LandingError
+from pipeline.storage.errors import LandingAborted
 from pipeline.storage.layout import raw_day_prefix
-from pipeline.storage.raw import ArrivingJobs, LandingAborted, RawStore
+from pipeline.storage.raw import ArrivingJobs, RawStore
 from pipeline.tables import TABLE_NAMES
 
 KEY = "sync-key"
@@ -122,10 +125,15 @@ def test_a_failed_landing_leaves_the_partitions_and_no_worker_behind(tmp_path, o
 
         with (
             _client(server, max_retries=1, backoff_base=0.01) as client,
-            pytest.raises(Exception, match="HTTP 50"),
+            pytest.raises(LandingError, match="HTTP 50") as failed,
         ):
             sync.sync_day(client, tmp_path, day, progress=outage_after_listing)
         assert server.stats.faults["server_error"] > 0
+    # The error names the day and a job, and chains that job's error with its HTTP details.
+    cause = failed.value.__cause__
+    assert failed.value.day == day and failed.value.job_id in dataset.job_ids_for_day(day)
+    assert isinstance(cause, ApiError) and cause.status in (500, 502, 503)
+    assert cause.path.startswith(f"/v1/extract/{failed.value.job_id}?")
     assert victim  # the day had completed jobs to fetch
     assert _mtimes(tmp_path) == before
     assert not any((tmp_path / ".staging").glob("*/tables")), "a staged build was left behind"
@@ -201,8 +209,9 @@ def test_arriving_jobs_waits_for_each_landing_in_order(tmp_path):
 def test_arriving_jobs_raises_when_the_landing_stops_without_done(tmp_path):
     shard, write_fd = _arrivals(tmp_path, [_summary("a")], {"a"})
     os.close(write_fd)
-    with pytest.raises(LandingAborted):
+    with pytest.raises(LandingAborted, match=f"^{DAY}: the landing stopped") as aborted:
         list(shard)
+    assert aborted.value.day == DAY
 
 
 def test_build_workers_exit_when_the_landing_process_is_killed(tmp_path):

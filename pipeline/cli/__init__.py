@@ -13,9 +13,10 @@ from collections.abc import Sequence
 
 from pipeline.cli import demo, dev, emulator, query, sync
 from pipeline.cli.api_options import ApiOptions
-from pipeline.cli.common import CliError, check_days, ensure_dagster_home
+from pipeline.cli.common import check_days, ensure_dagster_home
 from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
 from pipeline.cli.dev import dev_command
+from pipeline.cli.errors import CliError
 from pipeline.cli.query import connect, format_rows, view_statements
 from pipeline.cli.sync import RUN_CONFIG, failure_causes, sync_days
 

@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pipeline import settings
-from pipeline.cli.common import CliError
+from pipeline.cli.errors import CliError
 
 if TYPE_CHECKING:
     from pipeline.cloudglue.client import CloudglueClient
+
+BASE_URL_FLAG = "--base-url"
 
 
 def _positive_number(kind: type) -> Callable[[str], Any]:
@@ -51,7 +53,11 @@ class ApiOptions:
     backoff_seconds: float | None = None
 
     def resource_kwargs(self) -> dict[str, Any]:
-        return {k: v for k, v in vars(self).items() if v is not None}
+        """The fields set, and where the base URL came from (so errors name the flag)."""
+        kwargs = {k: v for k, v in vars(self).items() if v is not None}
+        if self.base_url is not None:
+            kwargs["base_url_source"] = BASE_URL_FLAG
+        return kwargs
 
 
 def client_for(options: ApiOptions) -> CloudglueClient:
@@ -61,6 +67,7 @@ def client_for(options: ApiOptions) -> CloudglueClient:
     values = {**settings.CLIENT_DEFAULTS, **options.resource_kwargs()}
     return CloudglueClient(
         base_url=values["base_url"],
+        base_url_source=values["base_url_source"],
         timeout=values["timeout_seconds"],
         max_retries=values["max_retries"],
         max_concurrency=values["max_concurrency"],
@@ -87,7 +94,7 @@ def check_api_config(options: ApiOptions) -> None:
 
 def add_api_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--base-url",
+        BASE_URL_FLAG,
         metavar="URL",
         help=f"API base URL ({settings.BASE_URL_ENV}, else {settings.DEFAULT_BASE_URL})",
     )

@@ -1,4 +1,4 @@
-"""What every command shares: the user-facing error, today's date, DAGSTER_HOME set-up, the
+"""What every command shares: today's date, DAGSTER_HOME set-up, the
 writable-data-dir check, and the range of days a command may sync."""
 
 from __future__ import annotations
@@ -9,14 +9,7 @@ import os
 from pathlib import Path
 
 from pipeline import settings
-
-
-class CliError(Exception):
-    """A one-line error for the user; ``code`` is the exit status (2 usage, 1 anything else)."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.code = code
+from pipeline.cli.errors import CliError
 
 
 def utc_today() -> dt.date:

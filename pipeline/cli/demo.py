@@ -11,13 +11,13 @@ from pathlib import Path
 from pipeline import settings
 from pipeline.cli.api_options import ApiOptions
 from pipeline.cli.common import (
-    CliError,
     check_days,
     check_writable,
     ensure_dagster_home,
     partition_start,
     utc_today,
 )
+from pipeline.cli.errors import CliError
 from pipeline.cli.query import connect, format_rows
 from pipeline.cli.sync import sync_days
 

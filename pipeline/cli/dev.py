@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.cli.common import CliError, ensure_dagster_home
+from pipeline.cli.common import ensure_dagster_home
+from pipeline.cli.errors import CliError
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline import settings
-from pipeline.cli.common import CliError
+from pipeline.cli.errors import CliError
 
 
 def view_statements(data_dir: Path | str) -> list[str]:

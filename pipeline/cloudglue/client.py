@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urljoin, urlsplit
+from urllib.parse import quote, urlencode, urljoin
 
 import requests.utils
 import urllib3
@@ -29,6 +29,7 @@ from urllib3.exceptions import (
     DecodeError,
     HTTPError,
     MaxRetryError,
+    NameResolutionError,
     NewConnectionError,
     PoolError,
     ProtocolError,
@@ -38,13 +39,17 @@ from urllib3.exceptions import (
 )
 
 from pipeline import jsonio
+from pipeline.cloudglue.base_url import resolve_base_url
 from pipeline.cloudglue.errors import (
+    REQUEST_ID_HEADERS,
+    SNIPPET_CHARS,
     ApiError,
     AuthError,
     ConfigError,
     InconsistentPagingError,
     NotFoundError,
     TransportError,
+    body_snippet,
 )
 from pipeline.cloudglue.models import Job
 from pipeline.cloudglue.pages import (
@@ -246,12 +251,15 @@ class _Transport:
 
 @dataclass(frozen=True, slots=True)
 class _Retryable:
-    """One failed attempt that may be retried: why, and what the server asked for."""
+    """One failed attempt that may be retried: why, what the server asked for, and what the
+    error raised after the last retry carries of the response (see ``CloudglueError``)."""
 
     cause: str
     detail: str
     status: int | None = None
     retry_after: float | None = None
+    request_id: str | None = None
+    body: str | None = None
 
 
 class _PagingChanged(Exception):
@@ -291,33 +299,6 @@ def _resolve_key(api_key: str | None) -> str:
     return key
 
 
-def _resolve_base_url(base_url: str | None) -> str:
-    url = base_url if base_url is not None else os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
-    url = url.strip()
-    problem = (
-        f"malformed Cloudglue base URL: set {BASE_URL_ENV} (or base_url) to e.g. {DEFAULT_BASE_URL}"
-    )
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port > 0
-    except ValueError:
-        raise ConfigError(problem) from None
-    # Never echo the URL: with user:password in it, it would carry a secret.
-    if (
-        # requests would percent-encode a space or send a control character: not a typo to hide.
-        any(c.isspace() or not c.isprintable() for c in url)
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or not port_ok
-        or parts.username is not None
-        or parts.password is not None
-        or parts.query
-        or parts.fragment
-    ):
-        raise ConfigError(problem)
-    return url.rstrip("/")
-
-
 def _positive(name: str, value: float) -> None:
     if not value > 0:
         raise ConfigError(f"{name} must be > 0, got {value!r}")
@@ -335,6 +316,7 @@ class CloudglueClient:
         api_key: str | None = None,
         base_url: str | None = None,
         *,
+        base_url_source: str = "base_url",
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         request_deadline: float = 120.0,
         max_retries: int = DEFAULT_MAX_RETRIES,
@@ -350,7 +332,9 @@ class CloudglueClient:
         concurrent_pages: bool = True,
     ) -> None:
         self._key = _resolve_key(api_key)
-        self.base_url = _resolve_base_url(base_url)
+        self.base_url = resolve_base_url(base_url, base_url_source, (self._key,))
+        # Where the base URL was set, for messages that suggest checking it.
+        self.base_url_source = base_url_source if base_url is not None else BASE_URL_ENV
         _positive("timeout", timeout)
         _positive("request_deadline", request_deadline)
         _positive("max_concurrency", max_concurrency)
@@ -754,8 +738,8 @@ class CloudglueClient:
         query = urlencode(params)
         return self.base_url + path + ("?" + query if query else "")
 
-    def _redact(self, text: str, limit: int = 300) -> str:
-        return text.replace(self._key, "<redacted>")[:limit]
+    def _snippet(self, content: bytes, limit: int = SNIPPET_CHARS) -> str:
+        return body_snippet(content, (self._key,), limit)
 
     def _get(
         self,
@@ -781,9 +765,7 @@ class CloudglueClient:
                 budget = f"; the next wait would pass max_total_backoff={policy.max_total_wait:g}s"
                 raise self._give_up(outcome, url, attempt + 1, budget)
             self.stats._add_retry(outcome.cause, delay)
-            level = logging.INFO if attempt == 0 else logging.WARNING
-            log.log(
-                level,
+            log.warning(
                 "GET %s: %s; retry %d/%d in %.2fs",
                 url,
                 outcome.detail,
@@ -797,9 +779,15 @@ class CloudglueClient:
 
     def _give_up(self, outcome: _Retryable, shown: str, attempts: int, why: str) -> Exception:
         message = f"GET {shown} failed after {attempts} attempt(s): {outcome.detail}{why}"
-        if outcome.status is not None:
-            return ApiError(message, status=outcome.status, url=shown)
-        return TransportError(message)
+        error = ApiError if outcome.status in RETRYABLE_STATUSES else TransportError
+        return error(
+            message,
+            status=outcome.status,
+            request_id=outcome.request_id,
+            method="GET",
+            url=shown,
+            body=outcome.body,
+        )
 
     def _attempt(self, url: str, parse: Callable[[bytes], T]) -> T | _Retryable:
         """One request. Failures are classified as requests classified them: before the status
@@ -865,7 +853,7 @@ class CloudglueClient:
     def _failed(self, exc: BaseException, url: str, *, in_body: bool) -> _Retryable | Exception:
         """What a failed request means: a retryable outcome, or the error to raise."""
         if isinstance(exc, SSLError):
-            return TransportError(f"GET {url}: TLS verification failed")
+            return TransportError(f"GET {url}: TLS verification failed", method="GET", url=url)
         name = type(exc).__name__
         if in_body:
             if isinstance(exc, ProtocolError | DecodeError):
@@ -873,12 +861,28 @@ class CloudglueClient:
             if isinstance(exc, ReadTimeoutError):
                 return _Retryable("connection", f"connection failed ({name})")
         elif isinstance(exc, NewConnectionError):
-            return _Retryable("connection", f"connection failed ({name})")
+            return _Retryable("connection", self._not_connected(exc))
         elif isinstance(exc, ConnectTimeoutError | ReadTimeoutError):
             return _Retryable("timeout", f"timed out after {self.timeout:g}s")
         elif isinstance(exc, ProtocolError | ProxyError | PoolError | OSError):
             return _Retryable("connection", f"connection failed ({name})")
-        return TransportError(f"GET {url}: {name}: {self._redact(str(exc))}")
+        return TransportError(
+            f"GET {url}: {name}: {self._snippet(str(exc).encode(), 300)}", method="GET", url=url
+        )
+
+    def _not_connected(self, exc: NewConnectionError) -> str:
+        """Why no connection opened, naming the host and port it was for."""
+        conn = exc.conn
+        if conn is None:
+            return f"connection failed ({type(exc).__name__})"
+        if isinstance(exc, NameResolutionError):
+            return f"cannot resolve the host {conn.host!r} (check {self.base_url_source})"
+        if isinstance(exc.__cause__, ConnectionRefusedError):
+            return (
+                f"connection refused at {conn.host}:{conn.port}"
+                f" (nothing listening there? check {self.base_url_source})"
+            )
+        return f"connection failed ({type(exc).__name__})"
 
     def _interpret(
         self,
@@ -892,34 +896,62 @@ class CloudglueClient:
             try:
                 return parse(content)
             except NotAnObject as exc:
-                return _Retryable("invalid_json", f"body is JSON {exc.kind}, not object")
+                detail = f"body is JSON {exc.kind}, not object"
             except (ValueError, RecursionError):
-                return _Retryable("invalid_json", f"body is not valid JSON ({len(content)} bytes)")
-        message = self._error_message(content)
+                detail = f"body is not valid JSON ({self._shown_body(headers, content)})"
+            return _Retryable("invalid_json", detail, **self._details(status, headers, content))
+        details = self._details(status, headers, content)
+        message = self._error_message(headers, content)
+        if status in RETRYABLE_STATUSES:
+            retry_after = parse_retry_after(headers.get("Retry-After"))
+            return _Retryable(
+                str(status), f"HTTP {status}{message}", retry_after=retry_after, **details
+            )
+        details.update(method="GET", url=shown)
         if status in (401, 403):
             raise AuthError(
                 f"Cloudglue rejected the API key (HTTP {status}) for GET {shown}: "
-                f"set {API_KEY_ENV} to a valid key{message}"
+                f"set {API_KEY_ENV} to a valid key{message}",
+                **details,
             )
         if status == 404:
-            raise NotFoundError(f"not found (HTTP 404): GET {shown}{message}")
-        if status in RETRYABLE_STATUSES:
-            return _Retryable(
-                str(status),
-                f"HTTP {status}{message}",
-                status=status,
-                retry_after=parse_retry_after(headers.get("Retry-After")),
-            )
-        raise ApiError(f"GET {shown} failed with HTTP {status}{message}", status=status, url=shown)
+            hint = ""
+            if shown.startswith(self.base_url + "/extract?"):
+                hint = (
+                    f"; no job list there: check the base URL's path ({self.base_url_source} is"
+                    f" {self.base_url}; the API's is {DEFAULT_BASE_URL})"
+                )
+            raise NotFoundError(f"not found (HTTP 404): GET {shown}{message}{hint}", **details)
+        raise ApiError(f"GET {shown} failed with HTTP {status}{message}", **details)
 
-    def _error_message(self, content: bytes) -> str:
-        """The server's ``{"error": ...}`` text, redacted and short, as a suffix for messages."""
+    def _details(self, status: int, headers: Mapping[str, str], content: bytes) -> dict[str, Any]:
+        """What an error carries of a response: status, request id, a body snippet."""
+        request_id = next((v for h in REQUEST_ID_HEADERS if (v := headers.get(h))), None)
+        return {
+            "status": status,
+            "request_id": self._snippet(request_id.encode(), 80) if request_id else None,
+            "body": self._snippet(content),
+        }
+
+    def _error_message(self, headers: Mapping[str, str], content: bytes) -> str:
+        """The server's ``{"error": ...}`` text, else what the body is, as a suffix for
+        messages (sanitized and short; nothing for an empty body)."""
         try:
             body = jsonio.loads(content)
         except (ValueError, RecursionError):
-            return ""
+            return f" ({self._shown_body(headers, content)})" if content else ""
         error = body.get("error") if isinstance(body, dict) else None
-        return f" ({self._redact(error, 200)})" if isinstance(error, str) and error else ""
+        if isinstance(error, str) and error:
+            return f" ({self._snippet(error.encode(), 200)})"
+        return ""
+
+    def _shown_body(self, headers: Mapping[str, str], content: bytes) -> str:
+        """A body that is not the JSON expected, for a message: its content type, size and
+        first characters."""
+        kind = headers.get("Content-Type")
+        kind = self._snippet(kind.encode(), 60) if kind else "no Content-Type"
+        snippet = f": {self._snippet(content)!r}" if content else ""
+        return f"{kind}, {len(content)} bytes{snippet}"
 
 
 def _day_start_ms(day: dt.date) -> int:

@@ -20,6 +20,10 @@ class CloudglueResource(dg.ConfigurableResource):
         default=CLIENT_DEFAULTS["base_url"],
         description=f"API base URL; defaults to {BASE_URL_ENV}, else the public API.",
     )
+    base_url_source: str = Field(
+        default=CLIENT_DEFAULTS["base_url_source"],
+        description="Where base_url was set, as errors name it (the CLI's is --base-url).",
+    )
     timeout_seconds: float = Field(
         default=CLIENT_DEFAULTS["timeout_seconds"], description="Per-request timeout."
     )
@@ -42,6 +46,7 @@ class CloudglueResource(dg.ConfigurableResource):
         return CloudglueClient(
             api_key=self.api_key,
             base_url=self.base_url or None,
+            base_url_source=self.base_url_source,
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
             max_concurrency=self.max_concurrency,

@@ -23,6 +23,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+from pipeline.storage.errors import StorageFullError
+
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
 _STALE_TMP_SECONDS = 3600
@@ -90,20 +92,6 @@ def swap_in(staged: Path, target: Path) -> None:
         os.rename(staged, target)
         shutil.rmtree(old)
     fsync_dir(target.parent)
-
-
-class StorageFullError(OSError):
-    """No space left (or the quota is used up) on the device a file was being written to.
-
-    Raised as ``StorageFullError(errno, strerror, path)``, so it pickles back from a build
-    worker. Every write is staged and swapped in whole, so what was committed before is intact.
-    """
-
-    def __str__(self) -> str:
-        return (
-            f"no space left on the device while writing {self.filename} ({self.strerror}): free"
-            " space or use another data dir, then run again; data committed before is unchanged"
-        )
 
 
 _FULL = frozenset({errno.ENOSPC, errno.EDQUOT})

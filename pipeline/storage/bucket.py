@@ -39,6 +39,7 @@ from obstore.exceptions import (
 from obstore.store import S3Store
 
 from pipeline.storage.atomic import staging_dir
+from pipeline.storage.errors import BucketError
 from pipeline.storage.layout import BUILD_RECORD, SINGLE_PART, is_parquet
 from pipeline.storage.lease import Leases
 from pipeline.storage.store import FileInfo, Store
@@ -50,10 +51,6 @@ if TYPE_CHECKING:
 MAX_SINGLE_PUT = 5 * 2**30
 # Requests in flight for a listing's pages or a batch of small writes.
 _THREADS = 8
-
-
-class BucketError(OSError):
-    """The bucket refused or failed a request (after obstore's retries); says which and why."""
 
 
 def _aws_settings() -> dict[str, str]:

@@ -26,16 +26,13 @@ import obstore
 from obstore.exceptions import AlreadyExistsError, NotFoundError, PreconditionError
 
 from pipeline import settings
+from pipeline.storage.errors import LeaseLost
 
 log = logging.getLogger(__name__)
 
 # How long before its expiry a lease no longer covers a commit.
 _MARGIN = 0.25
 _WAIT_SECONDS = 0.25
-
-
-class LeaseLost(RuntimeError):
-    """A lease this process held was taken over (it was not renewed in time)."""
 
 
 class Leases:

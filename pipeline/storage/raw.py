@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from pipeline import jsonio
 from pipeline.storage.atomic import scratch_write
+from pipeline.storage.errors import LandingAborted
 from pipeline.storage.layout import (
     JOB_SUFFIX,
     LISTING_FILE,
@@ -248,18 +249,14 @@ def _landed_or_summary(
 _POLL_SECONDS = 0.005
 
 
-class LandingAborted(RuntimeError):
-    """The landing a build worker was following ended without landing all its jobs."""
-
-
-def _landing_done(fd: int, timeout: float) -> bool:
+def _landing_done(fd: int, timeout: float, day: dt.date) -> bool:
     """Whether ``done`` arrived on ``fd`` within ``timeout``; raises if the writer went away."""
     readable, _, _ = select.select([fd], [], [], timeout)
     if not readable:
         return False
     if os.read(fd, 16).startswith(b"done"):
         return True
-    raise LandingAborted("the landing stopped before all jobs were landed")
+    raise LandingAborted(day)
 
 
 @dataclass(frozen=True)
@@ -302,7 +299,7 @@ class ArrivingJobs:
                 yield _landed_or_summary(store, self.day, summary)
                 continue
             while not (found := landed(job_id)) and not done:
-                done = _landing_done(self.signal_fd, _POLL_SECONDS)
+                done = _landing_done(self.signal_fd, _POLL_SECONDS, self.day)
             if found or landed(job_id):
                 yield read(job_id)
 

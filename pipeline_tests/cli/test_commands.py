@@ -71,7 +71,8 @@ def _partition_start_in(value: str | None) -> subprocess.CompletedProcess[str]:
     if value is not None:
         env["CLOUDGLUE_START_DATE"] = value
     code = (
-        "from pipeline.cli.common import CliError, partition_start\n"
+        "from pipeline.cli.common import partition_start\n"
+        "from pipeline.cli.errors import CliError\n"
         "try:\n    print(partition_start())\n"
         "except CliError as exc:\n    print(exc.code, exc)"
     )

@@ -20,17 +20,20 @@ def server() -> EmulatorServer:
     ("args", "env_change", "code", "message"),
     [
         ([], {"CLOUDGLUE_START_DATE": "2999-01-01"}, 2, "CLOUDGLUE_START_DATE=2999-01-01 is in"),
-        (["--base-url", "{base} x"], {}, 1, "malformed Cloudglue base URL"),
-        (["--base-url", "{base}/\nx"], {}, 1, "malformed Cloudglue base URL"),
-        (["--base-url", "http://127.0.0.1:0/v1"], {}, 1, "malformed Cloudglue base URL"),
+        (["--base-url", "{base} x"], {}, 1, "--base-url='{base} x' is not a usable"),
+        (["--base-url", "{base}/\nx"], {}, 1, "it contains whitespace"),
+        (["--base-url", "http://127.0.0.1:0/v1"], {}, 1, "its port is not a number in 1..65535"),
+        ([], {"CLOUDGLUE_BASE_URL": "127.0.0.1:80/v1"}, 1, "CLOUDGLUE_BASE_URL='127.0.0.1:80/v1'"),
+        (["--base-url", "https://me:pw@h/v1"], {}, 1, "--base-url='https://…@h/v1' is not"),
     ],
-    ids=["start-date-in-future", "space-in-url", "newline-in-url", "port-zero"],
+    ids=["start-date-in-future", "space-in-url", "newline-in-url", "port-zero", "env", "creds"],
 )
 def test_bad_configuration_is_one_line_before_any_request(
     server: EmulatorServer, tmp_path: Path, args, env_change, code, message
 ) -> None:
     env = {**cli_env(tmp_path, server.base_url), **env_change}
     args = [a.replace("{base}", server.base_url) for a in args]
+    message = message.replace("{base}", server.base_url)
     done = run_cli("sync", *args, env=env)
     assert done.returncode == code, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()

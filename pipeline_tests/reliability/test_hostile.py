@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import dagster as dg
 import pytest
@@ -16,6 +15,7 @@ import pipeline
 from pipeline.emulator import EmulatorServer
 from pipeline.emulator.dataset import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
 from pipeline_tests.conftest import open_instance
+from pipeline_tests.loopback import Answer, serving
 from pipeline_tests.reliability.conftest import (
     assert_readers_see_only_complete_files,
     cli_env,
@@ -149,33 +149,16 @@ def garbled_listing() -> Iterator[tuple[str, str, str]]:
     listing = [42, {"status": "completed", "created_at": dataset.summary(job_id)["created_at"]}]
     listing.append(dataset.summary(job_id))
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path.startswith("/v1/extract?"):
-                body = {"object": "list", "data": listing, "total": len(listing)}
-            else:
-                body = dataset.detail_body(
-                    job_id, limit=100, include_chapters=True, include_shots=True
-                )
-            raw = json.dumps(body).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(raw)))
-            self.end_headers()
-            self.wfile.write(raw)
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        if request.path.startswith("/v1/extract?"):
+            body = {"object": "list", "data": listing, "total": len(listing)}
+        else:
+            body = dataset.detail_body(job_id, limit=100, include_chapters=True, include_shots=True)
+        return 200, {"Content-Type": "application/json"}, json.dumps(body).encode()
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        iso = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", iso, job_id
-    finally:
-        server.shutdown()
-        server.server_close()
+    iso = (dt.date(1970, 1, 1) + dt.timedelta(days=day)).isoformat()
+    with serving(answer) as base_url:
+        yield base_url, iso, job_id
 
 
 def test_listing_items_that_are_no_job_are_reported(garbled_listing, tmp_path) -> None:

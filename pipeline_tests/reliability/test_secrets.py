@@ -1,6 +1,7 @@
 """The API key and the bucket's AWS secret stay secret: no file a sync produces (tables, raw
 landing, a bucket's every object, DAGSTER_HOME with its SQLite storage and logs, TMPDIR) and no
-output holds them, plain or base64; a data dir URL with credentials in it is refused without
+output holds them, plain or base64, not even when a server echoes the key back in a body, an
+error message or a request id; a data dir or base URL with credentials in it is refused without
 echoing them; TLS is verified; the emulator listens on loopback only."""
 
 from __future__ import annotations
@@ -9,9 +10,8 @@ import base64
 import os
 import ssl
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -22,6 +22,7 @@ from pipeline.cloudglue.errors import TransportError
 from pipeline.emulator import EmulatorServer, FaultConfig
 from pipeline.storage.store import is_bucket_url
 from pipeline_tests.conftest import EMULATOR_END_DATE
+from pipeline_tests.loopback import Answer, serving
 from pipeline_tests.reliability.conftest import (
     cli_env,
     completed_result,
@@ -110,6 +111,75 @@ def test_the_cli_refuses_a_data_dir_url_with_credentials_without_echoing_them(
     assert "pass-in-url-Xy7Qw" not in output and "AKIDINURL" not in output, output
 
 
+# What a server that echoes the request's Authorization header ({auth}) might answer: a web page
+# instead of JSON, a gateway error naming the request by it, an auth error quoting the key.
+ECHOING_ANSWERS = {
+    "html-page": (200, {"Content-Type": "text/html"}, "<html>\n<pre>\x1b[1m{auth}</pre></html>"),
+    "gateway": (
+        502,
+        {"Content-Type": "text/plain", "X-Request-Id": "{auth}"},
+        "bad gateway {auth}",
+    ),
+    "auth": (401, {"Content-Type": "application/json"}, '{{"error": "bad key: {auth}"}}'),
+    "not-found": (404, {"Content-Type": "text/plain"}, "no route\r\n{auth}"),
+}
+
+
+@pytest.fixture
+def echoing_server() -> Iterator[tuple[str, dict[str, str]]]:
+    """A loopback server answering ``ECHOING_ANSWERS[mode["answer"]]`` with the key it was sent
+    filled in; yields its base URL and ``mode``."""
+    mode = {"answer": "html-page"}
+
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        status, headers, body = ECHOING_ANSWERS[mode["answer"]]
+        auth = request.headers.get("Authorization", "")
+        echoed = {name: value.format(auth=auth) for name, value in headers.items()}
+        return status, echoed, body.format(auth=auth).encode()
+
+    with serving(answer) as base_url:
+        yield base_url, mode
+
+
+@pytest.mark.parametrize("answer", list(ECHOING_ANSWERS))
+def test_no_error_log_or_file_holds_the_key_a_server_echoes_back(
+    answer: str, echoing_server: tuple[str, dict[str, str]], tmp_path: Path
+) -> None:
+    base_url, mode = echoing_server
+    mode["answer"] = answer
+    done = sync(cli_env(tmp_path, base_url, SECRET), "--max-retries", "1")
+    assert done.returncode == 1, completed_result(done)
+    assert "error: " in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert "<redacted>" in done.stderr, done.stderr  # the echo reached the messages, redacted
+    assert not _leaks((done.stdout + done.stderr).encode()), done.stderr
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert not _leaks(path.read_bytes()), path
+
+
+@pytest.mark.parametrize(
+    ("flag", "env"),
+    [
+        ("https://me:{key}@api.example/v1", None),
+        ("https://api.example/v1?api_key={key}", None),
+        (None, "https://api.example/{key} /v1"),
+        (None, "api.example/v1/{key}"),
+    ],
+    ids=["credentials", "query", "path-with-space", "no-scheme"],
+)
+def test_a_malformed_base_url_holding_the_key_is_refused_without_echoing_it(
+    flag: str | None, env: str | None, tmp_path: Path
+) -> None:
+    config = cli_env(tmp_path, (env or "").format(key=SECRET), SECRET)
+    args = ["--base-url", flag.format(key=SECRET)] if flag else []
+    done = sync(config, *args)
+    assert done.returncode == 1, completed_result(done)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "is not a usable Cloudglue base URL" in lines[0], lines
+    assert lines[0].startswith("error: --base-url=" if flag else "error: CLOUDGLUE_BASE_URL=")
+    assert not _leaks((done.stdout + done.stderr).encode()), done.stderr
+
+
 def test_the_secret_forms_find_the_key_where_it_is() -> None:
     """The search above can fail: every form is found in text that embeds the key."""
     for form in secret_forms(SECRET):
@@ -135,29 +205,14 @@ def self_signed_https(tmp_path: Path) -> Iterator[tuple[str, list[str]]]:
     )
     seen: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            seen.append(self.headers.get("Authorization", ""))
-            body = b'{"object": "list", "data": [], "total": 0}'
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(request: BaseHTTPRequestHandler) -> Answer:
+        seen.append(request.headers.get("Authorization", ""))
+        return 200, {}, b'{"object": "list", "data": [], "total": 0}'
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(answer, tls=context) as base_url:
+        yield base_url, seen
 
 
 def test_the_client_verifies_tls_and_sends_no_key_to_an_unverified_server(

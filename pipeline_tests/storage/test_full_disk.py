@@ -13,7 +13,7 @@ import pytest
 import pipeline
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.emulator import Dataset, EmulatorServer
-from pipeline.storage.atomic import StorageFullError
+from pipeline.storage.errors import StorageFullError
 from pipeline.storage.raw import RawStore
 from pipeline.sync import build_day, land_day, sync_day
 from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE

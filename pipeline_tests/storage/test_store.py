@@ -24,9 +24,10 @@ import pytest
 
 import pipeline
 from pipeline.settings import LEASE_SECONDS_ENV
-from pipeline.storage.bucket import BucketError, BucketStore
+from pipeline.storage.bucket import BucketStore
+from pipeline.storage.errors import BucketError, LeaseLost
 from pipeline.storage.layout import BUILD_RECORD, SINGLE_PART, day_lock_name
-from pipeline.storage.lease import LeaseLost, Leases
+from pipeline.storage.lease import Leases
 from pipeline.storage.parquet import write_day
 from pipeline.storage.raw import LandedJobs
 from pipeline.storage.store import open_store
