@@ -30,7 +30,7 @@ from pipeline.storage.store import FileInfo, Store, open_store
 if TYPE_CHECKING:
     import duckdb
 
-    from pipeline.storage.parquet import DayWriteResult
+    from pipeline.storage.results import DayWriteResult
 
 
 @dataclass(frozen=True)

@@ -28,11 +28,11 @@ class _WithoutPandas:
 
 def main() -> None:
     sys.meta_path.insert(0, _WithoutPandas())  # type: ignore[arg-type]
-    from pipeline.storage.parquet import _write_shard
+    from pipeline.storage.shards import write_shard
 
     args = pickle.loads(Path(sys.argv[1]).read_bytes())
     try:
-        result = ("ok", _write_shard(*args))
+        result = ("ok", write_shard(*args))
     except Exception as exc:
         result = ("error", exc)
     try:
