@@ -122,7 +122,6 @@ class DayWriteResult:
         return {t: r.path for t, r in self.tables.items()}
 
 
-
 def short_values(row: dict[str, Any]) -> dict[str, Any]:
     """The row with long strings cut, as previews show it."""
     return {k: _short(v) for k, v in row.items()}
