@@ -19,7 +19,7 @@ from pathlib import Path
 class _WithoutPandas:
     """Reports pandas as not installed. pyarrow imports pandas the first time it converts a
     Python list, only to ask whether the list is a pandas object; a worker never has one, and
-    the import would cost it 0.2 s of CPU."""
+    the import would cost it more CPU than a small shard's build."""
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         if name == "pandas" or name.startswith("pandas."):

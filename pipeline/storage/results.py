@@ -87,7 +87,7 @@ class TableWriteResult:
     @property
     def preview(self) -> pd.DataFrame:
         """The first rows (long strings cut) as pandas, made on demand: reporting a day, even
-        an unchanged one, never needs pandas (0.15 s to import)."""
+        an unchanged one, never needs pandas (a slow import)."""
         return to_pandas(pa.Table.from_pylist(self.preview_rows, schema=self.schema))
 
     @property
@@ -138,8 +138,8 @@ _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 def preview_rows(table: pa.Table | pa.RecordBatch) -> list[dict[str, Any]]:
-    """``table.to_pylist()``, except that UTC timestamps are made here: pyarrow imports pandas
-    (0.15 s) to convert them, and reporting an unchanged day needs nothing else from it."""
+    """``table.to_pylist()``, except that UTC timestamps are made here: pyarrow imports pandas (a
+    slow import) to convert them, and reporting an unchanged day needs nothing else from it."""
     columns = {}
     for column_field, column in zip(table.schema, table.columns, strict=True):
         if column_field.type == _UTC_MS:

@@ -161,7 +161,7 @@ def start_worker(
     args_path.write_bytes(pickle.dumps(args))
     cmd = [sys.executable, "-m", "pipeline.storage._build_worker", str(args_path)]
     stdin = subprocess.PIPE if follows_landing else subprocess.DEVNULL
-    # numpy's import starts a BLAS thread per CPU, which a worker never uses: ~0.1 CPU s each.
+    # numpy's import starts a BLAS thread per CPU, which a worker never uses.
     env = {"OPENBLAS_NUM_THREADS": "1", **os.environ}
     return subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE, env=env)
 
