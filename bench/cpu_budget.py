@@ -57,8 +57,8 @@ def child_build(data_dir: Path) -> dict[str, float]:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.storage.parquet import ROW_GROUP_SIZE, _fewer_gc_passes
     from pipeline.storage.raw import RawStore
+    from pipeline.storage.shards import ROW_GROUP_SIZE, fewer_gc_passes
     from pipeline.tables.frames import TABLES, JobRows, make_accumulator, new_schema
 
     store = RawStore(data_dir)
@@ -77,7 +77,7 @@ def child_build(data_dir: Path) -> dict[str, float]:
         accs = {t: make_accumulator(new_schema(t), write) for t in TABLES}
         rows = JobRows(accs, listing.listed_at)
         jobs = iter(store.day_shards(B.DAY, listing, 1)[0])
-        with _fewer_gc_passes():
+        with fewer_gc_passes():
             while True:
                 start = time.process_time()
                 job = next(jobs, None)

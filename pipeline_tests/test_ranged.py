@@ -18,10 +18,10 @@ from dagster._core.storage.tags import (
 import pipeline
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.defs.assets import RETRIES_TAG, cloudglue_days
-from pipeline.defs.checks import CHECKS
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
+from pipeline.quality import CHECKS
 from pipeline.sync import MAX_FAILURES_IN_A_ROW, sync_day, sync_range
 from pipeline.tables import TABLE_NAMES
 from pipeline_tests.conftest import emulator_access_log
@@ -123,9 +123,9 @@ def test_a_ranged_run_equals_day_by_day_and_records_each_day_on_its_partition(
         assert raw.asset_materialization.metadata["jobs_listed"].value == (
             (jobs["created_date"].astype(str) == day.isoformat()).sum()
         )
-    for table, name, _ in CHECKS:
+    for check in CHECKS:
         history = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(dg.AssetKey(table), name), limit=100
+            dg.AssetCheckKey(dg.AssetKey(check.table), check.name), limit=100
         )
         assert sorted(r.partition for r in history) == [d.isoformat() for d in days]
 

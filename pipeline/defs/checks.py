@@ -7,37 +7,16 @@ from collections.abc import Set as AbstractSet
 import dagster as dg
 
 from pipeline.defs.partitions import daily_partitions
-from pipeline.quality import CheckOutcome
-
-# Time ranges and inconsistent jobs come from the API as they are, landed as far as they go: worth
-# a warning, not a red run.
-_WARN_ONLY = {"time_range_valid", "jobs_described_consistently"}
-
-CHECKS: tuple[tuple[str, str, str], ...] = (
-    (
-        "segment_entities",
-        "segment_count_matches_total",
-        "Every completed job has exactly `total` segment entity rows.",
-    ),
-    ("segment_entities", "job_segment_index_unique", "(job_id, segment_index) is unique."),
-    ("segment_entities", "time_range_valid", "0 <= start_time <= end_time."),
-    ("chapters", "time_range_valid", "0 <= start_time <= end_time."),
-    ("shots", "time_range_valid", "0 <= start_time <= end_time."),
-    (
-        "extract_jobs",
-        "jobs_described_consistently",
-        "No completed job contradicts itself (data, total, segment entities).",
-    ),
-    (
-        "extract_jobs",
-        "completed_jobs_have_rows",
-        "Every completed job listed for the day is in extract_jobs and was landed.",
-    ),
-)
+from pipeline.quality import CHECKS, CheckOutcome
 
 CHECK_SPECS = [
-    dg.AssetCheckSpec(name, asset=table, description=description, partitions_def=daily_partitions)
-    for table, name, description in CHECKS
+    dg.AssetCheckSpec(
+        check.name,
+        asset=check.table,
+        description=check.description,
+        partitions_def=daily_partitions,
+    )
+    for check in CHECKS
 ]
 
 
@@ -57,7 +36,7 @@ def check_evaluations(
             description=outcome.description,
             severity=(
                 dg.AssetCheckSeverity.WARN
-                if outcome.name in _WARN_ONLY
+                if outcome.check.warn_only
                 else dg.AssetCheckSeverity.ERROR
             ),
             metadata=outcome.metadata,

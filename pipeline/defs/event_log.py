@@ -2,7 +2,7 @@
 
 ``SqliteEventLogStorage`` creates an engine, opens a connection and disposes of both for every
 stored event: with SQLAlchemy's compiled-statement cache lost each time and a WAL checkpoint at
-every last close, each event costs ~17 ms on this project's machines, and a ranged run records
+every last close, each event costs milliseconds (bench/README.md), and a ranged run records
 thirteen events per day (a materialization per asset, an evaluation per check). This subclass
 keeps one engine (one connection) per database file for the process, a few at most, with
 ``synchronous=NORMAL`` (the databases are in WAL mode: a commit is not synced, and a power loss

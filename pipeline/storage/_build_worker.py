@@ -19,7 +19,7 @@ from pathlib import Path
 class _WithoutPandas:
     """Reports pandas as not installed. pyarrow imports pandas the first time it converts a
     Python list, only to ask whether the list is a pandas object; a worker never has one, and
-    the import would cost it 0.2 s of CPU."""
+    the import would cost it more CPU than a small shard's build."""
 
     def find_spec(self, name: str, path: object = None, target: object = None) -> None:
         if name == "pandas" or name.startswith("pandas."):
@@ -28,11 +28,11 @@ class _WithoutPandas:
 
 def main() -> None:
     sys.meta_path.insert(0, _WithoutPandas())  # type: ignore[arg-type]
-    from pipeline.storage.parquet import _write_shard
+    from pipeline.storage.shards import write_shard
 
     args = pickle.loads(Path(sys.argv[1]).read_bytes())
     try:
-        result = ("ok", _write_shard(*args))
+        result = ("ok", write_shard(*args))
     except Exception as exc:
         result = ("error", exc)
     try:

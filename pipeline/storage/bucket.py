@@ -288,7 +288,7 @@ def _one_file(staged: Path) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from pipeline.storage.parquet import ROW_GROUP_SIZE
+    from pipeline.storage.shards import ROW_GROUP_SIZE
 
     parts = sorted(p for p in staged.iterdir() if is_parquet(p.name))
     if len(parts) == 1:

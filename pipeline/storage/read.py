@@ -78,7 +78,7 @@ _READ_ATTEMPTS = 4
 
 
 def _read_parquet(fs: pa.fs.FileSystem, path: str) -> pa.Table:
-    # ParquetFile, not read_table: reading one file needs no pyarrow.dataset (0.4 s to import).
+    # ParquetFile, not read_table: reading one file needs no pyarrow.dataset (a slow import).
     for attempt in range(_READ_ATTEMPTS):
         try:
             with fs.open_input_file(path) as source:

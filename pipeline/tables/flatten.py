@@ -1,22 +1,14 @@
-"""JSON text, leaf paths and flattening of arbitrary (possibly hostile) entity objects.
+"""Flattening of arbitrary (possibly hostile) entity objects, long and wide.
 
-Leaf paths (``entity_values.path``) are unambiguous and invertible by :func:`parse_path`:
-
-* the root value itself has the empty path ``""``;
-* an object key that is an ASCII identifier (``[A-Za-z_][A-Za-z0-9_]*``) is written ``.key``
-  (without the dot at the start of the path), every other key as a quoted JSON string
-  ``["a.b"]``, ``["with space"]``, ``["名前"]``, ``[""]``;
-* an array element is ``[3]``.
-
-So ``{"objects": [{"name": "x"}], "a.b": 1}`` has the leaves ``objects[0].name`` and ``["a.b"]``.
-A leaf is a scalar or an *empty* object/array, so the leaves (in order) rebuild the value exactly
+Long (``entity_values``): every leaf with its path (:mod:`pipeline.tables.paths`). A leaf is a
+scalar or an *empty* object/array, so the leaves (in order) rebuild the value exactly
 (:func:`rebuild_entities`), including key order, big integers and empty containers.
 
-Flattened columns (``video_entities`` / ``segment_entities``) follow dlt's conventions: nested
-objects become columns whose names are the snake_cased keys joined with ``__``; arrays are never
-exploded there but kept as JSON text (they are fully exploded in ``entity_values``, the long
-table). Objects nested deeper than :data:`MAX_FLATTEN_DEPTH` levels are kept as JSON text too.
-Nulls and empty objects create no column (the exact value is in ``entities_json``).
+Wide (``video_entities`` / ``segment_entities``, dlt's conventions): nested objects become columns
+(:mod:`pipeline.tables.naming`); arrays are never exploded there but kept as JSON text (they are
+fully exploded in ``entity_values``). Objects nested deeper than :data:`MAX_FLATTEN_DEPTH` levels
+are kept as JSON text too. Nulls and empty objects create no column (the exact value is in
+``entities_json``).
 
 Every traversal here is iterative or depth-capped, so hostile input (200+ levels of nesting) never
 hits Python's recursion limit.
@@ -24,188 +16,16 @@ hits Python's recursion limit.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import json
-import math
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import orjson
+from pipeline.jsonio import float_text, int_text, string_text
+from pipeline.tables.paths import key_segment, parse_path
 
 MAX_FLATTEN_DEPTH = 6
 """Object levels below a flattened root that become columns; deeper objects stay JSON text."""
-
-MAX_NAME_LENGTH = 120
-
-_IDENT_AT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_INT_DIGITS_CHUNK = 10**1000
-
-
-def int_text(value: int) -> str:
-    """Decimal text of any int, also beyond Python's 4300-digit ``str()`` limit."""
-    try:
-        return str(value)
-    except ValueError:
-        negative, value = value < 0, abs(value)
-        chunks: list[str] = []
-        while value:
-            value, rest = divmod(value, _INT_DIGITS_CHUNK)
-            chunks.append(str(rest))
-        text = chunks.pop()
-        text += "".join(c.zfill(1000) for c in reversed(chunks))
-        return "-" + text if negative else text
-
-
-def _float_text(value: float) -> str:
-    return repr(value) if math.isfinite(value) else json.dumps(value)
-
-
-def _string_text(value: str) -> str:
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:  # lone surrogates: escape them, still exact
-        return json.dumps(value)
-
-
-def _dumps_iterative(value: Any) -> str:
-    """Compact JSON of any JSON-like value without recursion (the last-resort encoder)."""
-    out: list[str] = []
-    stack: list[Any] = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, _Token):
-            out.append(item.text)
-            continue
-        if isinstance(item, str):
-            out.append(json.dumps(item))
-        elif item is None or isinstance(item, bool):
-            out.append("null" if item is None else ("true" if item else "false"))
-        elif isinstance(item, int):
-            out.append(int_text(item))
-        elif isinstance(item, float):
-            out.append(_float_text(item))
-        elif isinstance(item, Mapping):
-            parts: list[Any] = [_Token("{")]
-            for i, (k, v) in enumerate(item.items()):
-                parts.append(_Token(("," if i else "") + json.dumps(str(k)) + ":"))
-                parts.append(v)
-            parts.append(_Token("}"))
-            stack.extend(reversed(parts))
-        elif isinstance(item, list | tuple):
-            parts = [_Token("[")]
-            for i, v in enumerate(item):
-                if i:
-                    parts.append(_Token(","))
-                parts.append(v)
-            parts.append(_Token("]"))
-            stack.extend(reversed(parts))
-        else:
-            out.append(json.dumps(str(item)))
-    return "".join(out)
-
-
-class _Token:
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-def to_json(value: Any) -> str:
-    """Compact JSON text that parses back to ``value`` exactly, keeping the original key order.
-
-    orjson is the fast path; it rejects ints beyond 64 bits, lone surrogates and nesting deeper
-    than 254, so those values take the slower exact encoders (stdlib, then an iterative one).
-    Known limit: a NaN or infinity *inside* an object or array (not valid JSON, so never from the
-    API or the raw landing) is written as ``null`` by orjson; as a scalar it is kept.
-    """
-    t = type(value)
-    if t is str:
-        return _string_text(value)
-    if t is float:
-        return _float_text(value)
-    if t is int:
-        return int_text(value)
-    if t is dict or t is list:
-        try:
-            return orjson.dumps(value).decode()
-        except (orjson.JSONEncodeError, TypeError):
-            pass
-    try:
-        return json.dumps(value, separators=(",", ":"))
-    except (ValueError, RecursionError, TypeError):
-        return _dumps_iterative(value)
-
-
-# -- leaf paths ---------------------------------------------------------------------------------
-
-_KEY_FIRST: dict[str, str] = {}
-_KEY_REST: dict[str, str] = {}
-
-
-def _quoted(key: str) -> str:
-    try:
-        key.encode("utf-8")
-        return "[" + json.dumps(key, ensure_ascii=False) + "]"
-    except UnicodeEncodeError:
-        return "[" + json.dumps(key) + "]"
-
-
-def key_segment(key: str, first: bool) -> str:
-    """The path segment for an object key (cached: keys repeat across segments)."""
-    cache = _KEY_FIRST if first else _KEY_REST
-    seg = cache.get(key)
-    if seg is None:
-        if not isinstance(key, str):
-            key = str(key)
-        seg = (key if first else "." + key) if _IDENT.match(key) else _quoted(key)
-        if len(cache) < 100_000:
-            cache[key] = seg
-    return seg
-
-
-def path_string(parts: Iterable[str | int]) -> str:
-    """The path text of a sequence of keys (str) and array indices (int)."""
-    out = ""
-    for p in parts:
-        out += f"[{p}]" if isinstance(p, int) else key_segment(p, not out)
-    return out
-
-
-_DECODER = json.JSONDecoder()
-
-
-def parse_path(path: str) -> list[str | int]:
-    """Invert :func:`path_string`: the list of keys and indices of a leaf path."""
-    parts: list[str | int] = []
-    i, n = 0, len(path)
-    while i < n:
-        c = path[i]
-        if c == "[":
-            if path[i + 1] == '"':
-                key, end = _DECODER.raw_decode(path, i + 1)
-                parts.append(key)
-                i = end + 1
-            else:
-                end = path.index("]", i)
-                parts.append(int(path[i + 1 : end]))
-                i = end + 1
-        else:
-            if c == ".":
-                i += 1
-            m = _IDENT_AT.match(path, i)
-            if m is None:
-                raise ValueError(f"bad path {path!r} at {i}")
-            parts.append(m.group())
-            i = m.end()
-    return parts
-
-
-# -- leaves (entity_values) ---------------------------------------------------------------------
 
 
 _RECURSION_BUDGET = 100
@@ -343,7 +163,7 @@ def leaf_columns(leaf: Any) -> tuple[str, str, str | None, float | None, bool | 
     """``(value_type, value_json, value_string, value_number, value_boolean)`` of one leaf."""
     t = type(leaf)
     if t is str:
-        return "string", _string_text(leaf), leaf, None, None
+        return "string", string_text(leaf), leaf, None, None
     if t is bool:
         return "boolean", "true" if leaf else "false", None, None, leaf
     if t is int:
@@ -353,7 +173,7 @@ def leaf_columns(leaf: Any) -> tuple[str, str, str | None, float | None, bool | 
             number = None
         return "integer", int_text(leaf), None, number, None
     if t is float:
-        return "number", _float_text(leaf), None, leaf, None
+        return "number", float_text(leaf), None, leaf, None
     if leaf is None:
         return "null", "null", None, None, None
     if isinstance(leaf, Mapping):
@@ -361,7 +181,7 @@ def leaf_columns(leaf: Any) -> tuple[str, str, str | None, float | None, bool | 
     if isinstance(leaf, list | tuple):
         return "array", "[]", None, None, None
     text = str(leaf)
-    return "string", _string_text(text), text, None, None
+    return "string", string_text(text), text, None, None
 
 
 def leaf_value(value_type: str, value_json: str) -> Any:
@@ -410,40 +230,6 @@ def rebuild_entities(rows: Iterable[Mapping[str, Any]]) -> Any:
         else:
             node[last] = value
     return root
-
-
-# -- column names (flattened tables) ------------------------------------------------------------
-
-_SNAKE: dict[str, str] = {}
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_NON_WORD = re.compile(r"[^a-z0-9]+")
-
-
-def short_hash(text: str) -> str:
-    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=4).hexdigest()
-
-
-def snake_case(key: str) -> str:
-    """A SQL-safe snake_case identifier for one key (ASCII, no ``__`` inside, not empty)."""
-    name = _SNAKE.get(key)
-    if name is None:
-        ascii_key = unicodedata.normalize("NFKD", key).encode("ascii", "ignore").decode()
-        name = _NON_WORD.sub("_", _CAMEL.sub(r"\1_\2", ascii_key).lower()).strip("_")
-        if not name:
-            name = "k_" + short_hash(key)
-        elif name[0].isdigit():
-            name = "_" + name
-        if len(_SNAKE) < 100_000:
-            _SNAKE[key] = name
-    return name
-
-
-def column_name(parts: tuple[str, ...]) -> str:
-    """The flattened column name of a key path: snake_cased keys joined with ``__``."""
-    name = "__".join(snake_case(p) for p in parts)
-    if len(name) > MAX_NAME_LENGTH:
-        name = name[: MAX_NAME_LENGTH - 9] + "_" + short_hash(path_string(parts))
-    return name
 
 
 def flatten_into(

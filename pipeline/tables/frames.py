@@ -37,13 +37,9 @@ from pipeline.cloudglue.models import (
     SHOT_FIELDS,
     created_at_ms,
 )
-from pipeline.tables.flatten import (
-    flatten_into,
-    leaf_columns,
-    leaves_into,
-    path_string,
-    to_json,
-)
+from pipeline.jsonio import to_json
+from pipeline.tables.flatten import flatten_into, leaf_columns, leaves_into
+from pipeline.tables.paths import path_string
 from pipeline.tables.schema import (
     TableSchema,
     fast_fits,

@@ -24,7 +24,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.tables.flatten import column_name, short_hash, to_json
+from pipeline.jsonio import to_json
+from pipeline.tables.naming import column_name, short_hash
 
 KIND_TYPES: dict[str, pa.DataType] = {
     "text": pa.string(),

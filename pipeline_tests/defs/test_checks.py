@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.quality import check_day
+from pipeline.defs.checks import CHECK_SPECS
+from pipeline.quality import CHECKS, check_day
 from pipeline.storage.layout import job_key
 from pipeline.storage.raw import RawStore
 
@@ -43,6 +44,10 @@ def test_checks_pass_on_a_good_day_and_fail_on_duplicated_and_bad_rows(
     pq.write_table(broken, path)
 
     outcomes = _outcomes(data_dir, day)
+    # Each check is described once: the outcome says what the Dagster spec says.
+    specs = {(s.asset_key.path[-1], s.name): s.description for s in CHECK_SPECS}
+    assert specs == {(c.table, c.name): c.description for c in CHECKS}
+    assert {key: o.description for key, o in outcomes.items()} == specs
     assert not outcomes[("segment_entities", "job_segment_index_unique")].passed
     assert not outcomes[("segment_entities", "segment_count_matches_total")].passed
     assert not outcomes[("segment_entities", "time_range_valid")].passed

@@ -13,9 +13,9 @@ import pytest
 
 import pipeline
 from pipeline.emulator import Dataset
+from pipeline.jsonio import to_json
 from pipeline.storage import write_day
 from pipeline.tables import rebuild_entities
-from pipeline.tables.flatten import to_json
 from pipeline_tests.conftest import EMULATOR_END_DATE
 
 

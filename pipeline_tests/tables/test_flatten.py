@@ -9,15 +9,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 
+from pipeline.jsonio import int_text, to_json
 from pipeline.tables import build_frames, rebuild_entities
-from pipeline.tables.flatten import (
-    int_text,
-    iter_leaves,
-    leaf_columns,
-    parse_path,
-    path_string,
-    to_json,
-)
+from pipeline.tables.flatten import iter_leaves, leaf_columns
+from pipeline.tables.paths import parse_path, path_string
 from pipeline_tests.tables.jobs import completed_job, json_objects, json_values, nested, segment
 
 
