@@ -24,7 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from pipeline.tables.flatten import column_name, short_hash, to_json
+from pipeline.tables.flatten import INT64_MAX, INT64_MIN, column_name, short_hash, to_json
 
 KIND_TYPES: dict[str, pa.DataType] = {
     "text": pa.string(),
@@ -35,7 +35,16 @@ KIND_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("ms", tz="UTC"),
 }
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The same kinds in DuckDB's SQL (what DuckDB reads each Arrow type above as).
+DUCKDB_TYPES: dict[str, str] = {
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "VARCHAR",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
 _EXACT_FLOAT_INT = 2**53
 _NONE = type(None)
 
