@@ -452,7 +452,8 @@ _CONVERTERS = [*_GROUPS.values(), _exact]  # by code; the last is for any other 
 
 def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
     """``value_type``, ``value_json``, ``value_string``, ``value_number``, ``value_integer``,
-    ``value_boolean`` of a chunk of leaves as Arrow arrays, row by row equal to :func:`leaf_columns`.
+    ``value_boolean`` of a chunk of leaves as Arrow arrays, row by row equal to
+    :func:`leaf_columns`.
 
     The leaves are grouped by type and each group converted in a few Arrow calls, then put back
     in row order with one ``take``: per-leaf Python here was a tenth of a build. A group that
