@@ -114,10 +114,11 @@ def read_files(store: Store, name: str, files: list[tuple[dt.date, str]]) -> pa.
     schema = load_schema(store, name)
     fs, _ = store.parquet_source(table_prefix(name))
     tables = [(day, _read_parquet(fs, path)) for day, path in files]
-    target = schema.arrow_schema(schema.ordered(schema.columns))
+    # A column named as the partition key (registered by an older version): the day wins.
+    target = schema.arrow_schema(schema.ordered(set(schema.columns) - {PARTITION_KEY}))
     out = []
     for day, t in tables:
-        t = _conform(t, target)
+        t = _conform(t.drop_columns([c for c in t.column_names if c == PARTITION_KEY]), target)
         out.append(t.append_column(PARTITION_KEY, pa.array([day] * t.num_rows, pa.date32())))
     if not out:
         empty = target.empty_table()

@@ -35,6 +35,10 @@ KIND_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("ms", tz="UTC"),
 }
 
+# The hive partition column every reader adds (storage.layout.PARTITION_KEY): no flattened or
+# unknown field takes its name.
+PARTITION_COLUMN = "created_date"
+
 # The same kinds in DuckDB's SQL (what DuckDB reads each Arrow type above as).
 DUCKDB_TYPES: dict[str, str] = {
     "text": "VARCHAR",
@@ -178,7 +182,7 @@ class TableSchema:
             self.by_path[col.path] = col.name
 
     def _free_name(self, name: str, path: str) -> str:
-        if name not in self.columns:
+        if name not in self.columns and name != PARTITION_COLUMN:
             return name
         candidate = f"{name}_{short_hash(path)}"
         n = 2

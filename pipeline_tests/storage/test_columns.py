@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 import pipeline
 from pipeline.cli import connect
 from pipeline.storage import write_day
-from pipeline.storage.layout import partition_prefix
+from pipeline.storage.layout import PARTITION_KEY, partition_prefix
 from pipeline.storage.raw import RawStore
 from pipeline.storage.store import open_store
 from pipeline.sync import build_day
 from pipeline.tables import TABLE_NAMES
-from pipeline.tables.schema import DUCKDB_TYPES, KIND_TYPES
+from pipeline.tables.schema import DUCKDB_TYPES, KIND_TYPES, PARTITION_COLUMN
 from pipeline_tests.cli.test_readme import _examples
 from pipeline_tests.tables.jobs import DAY1_MS, completed_job, segment
 
@@ -157,3 +157,32 @@ def test_a_data_dir_built_before_value_integer_reads_and_is_rebuilt_with_it(tmp_
     assert new.loc["n", "value_integer"] == 1
     stored = json.loads((table / "_schema.json").read_text())
     assert "value_integer" in [c["name"] for c in stored["columns"]]
+
+
+def test_a_field_named_as_the_partition_key_keeps_its_value_and_the_day(tmp_path: Path):
+    assert PARTITION_COLUMN == PARTITION_KEY
+    job = completed_job("j", [segment(0, 1, {"a": 1}, created_date="theirs")], created_at=DAY1_MS)
+    write_day(tmp_path, DAYS[0], [job], fetched_at=FETCHED)
+    frame = pipeline.read_table("segment_entities", tmp_path)
+    (theirs,) = [c for c in frame.columns if c.startswith(f"{PARTITION_KEY}_")]
+    assert frame.loc[0, theirs] == "theirs" and frame.loc[0, PARTITION_KEY] == DAYS[0]
+    query = f"SELECT {PARTITION_KEY}, {theirs} FROM segment_entities"
+    assert connect(tmp_path).execute(query).fetchall() == [(DAYS[0], "theirs")]
+
+    # As an older version wrote it: the field in a column of the partition key's name.
+    table = tmp_path / "tables" / "segment_entities"
+    (part,) = (table / f"created_date={DAYS[0]}").glob("*.parquet")
+    pq.write_table(
+        pq.read_table(part).rename_columns(
+            [PARTITION_KEY if c == theirs else c for c in pq.read_schema(part).names]
+        ),
+        part,
+    )
+    stored = json.loads((table / "_schema.json").read_text())
+    for column in stored["columns"]:
+        column["name"] = PARTITION_KEY if column["name"] == theirs else column["name"]
+    (table / "_schema.json").write_text(json.dumps(stored))
+    frame = pipeline.read_table("segment_entities", tmp_path)
+    assert list(frame[PARTITION_KEY]) == [DAYS[0]]
+    select = f"SELECT {PARTITION_KEY} FROM segment_entities"
+    assert connect(tmp_path).execute(select).fetchall() == [(DAYS[0],)]
