@@ -96,7 +96,7 @@ OVERLAP_MIN_JOBS = 100
 # Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
 SHARD_MIN_BYTES = 2 * 2**20
 # Part of every build fingerprint: bump it when the tables built from the same landing change.
-BUILD_VERSION = "2"
+BUILD_VERSION = "3"
 # Jobs failing one after another with no success between them: the API is down or refusing us,
 # and the rest of the range is not attempted (each job would spend its whole retry budget).
 MAX_FAILURES_IN_A_ROW = 16

@@ -4,8 +4,11 @@ the row counts and a few example queries."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import shlex
 import shutil
+import sys
 from pathlib import Path
 
 from pipeline import settings
@@ -118,16 +121,34 @@ def _run(args: argparse.Namespace) -> int:
         print(f"\n{title}:\n{sql};\n")
         print(format_rows(columns, cursor.fetchall(), "table"), end="")
     rel = os.path.relpath(data_dir)
+    python, cli = pasteable_commands()
+    read_chapters = f'import pipeline; print(pipeline.read_table("chapters", {json.dumps(rel)}))'
     print(
         f"""
 Query it yourself:
-  cloudglue-pipeline query --data-dir {rel} "SELECT * FROM segment_entities LIMIT 5"
-  python -c "import pipeline; print(pipeline.read_table('chapters', '{rel}'))"
-Open the Dagster UI on the same runs and data (`cloudglue-pipeline dev` works too), then
+  {cli} query --data-dir {shlex.quote(rel)} "SELECT * FROM segment_entities LIMIT 5"
+  {python} -c {shlex.quote(read_chapters)}
+Open the Dagster UI on the same runs and data (`{cli} dev` works too), then
 http://127.0.0.1:3000:
   DAGSTER_HOME={home} CLOUDGLUE_DATA_DIR={data_dir} make dev
 To re-run days from the UI, serve the same data in another terminal first:
-  cloudglue-pipeline emulator --seed {DEMO_SEED} --jobs {DEMO_JOBS} --days {DEMO_DAYS} --port 8765
+  {cli} emulator --seed {DEMO_SEED} --jobs {DEMO_JOBS} --days {DEMO_DAYS} --port 8765
 and add CLOUDGLUE_API_KEY={DEMO_API_KEY} CLOUDGLUE_BASE_URL=http://127.0.0.1:8765/v1 to make dev."""
     )
     return 0
+
+
+def pasteable_commands() -> tuple[str, str]:
+    """The running interpreter and its ``cloudglue-pipeline``, as a shell in the current
+    directory runs them without an activated venv: relative when they are under it
+    (``.venv/bin/python``), else absolute. The interpreter's path is not resolved: a venv's
+    ``python`` is a symlink to one that has none of the venv's packages."""
+    python = Path(sys.executable)
+    script = python.with_name("cloudglue-pipeline")
+
+    def shown(path: Path) -> str:
+        rel = os.path.relpath(path)
+        return shlex.quote(path.as_posix() if rel.startswith("..") else rel)
+
+    cli = shown(script) if script.exists() else f"{shown(python)} -m pipeline.cli"
+    return shown(python), cli

@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,10 @@ from typing import Any
 
 from pipeline import settings
 from pipeline.cli.errors import CliError
+
+# Rows `query` prints unless told otherwise (a result may have millions), and how to get more.
+DEFAULT_MAX_ROWS = 1_000
+_MORE_ROWS = "--max-rows N for more, 0 for all"
 
 
 def view_statements(data_dir: Path | str) -> list[str]:
@@ -66,13 +71,53 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("sql", nargs="?", help="the SQL to run")
-    p.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    p.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "jsonl"],
+        default="table",
+        help="table (default), csv, a JSON array, or JSON lines (one object per row); in JSON "
+        "a NaN or infinite number is null",
+    )
+    p.add_argument(
+        "--max-rows",
+        type=_row_limit,
+        default=DEFAULT_MAX_ROWS,
+        metavar="N",
+        help=f"print at most N rows and how many there are (default {DEFAULT_MAX_ROWS:,}; 0: all)",
+    )
     p.add_argument(
         "--data-dir",
         metavar="DIR",
         help="data dir: a directory or s3://bucket/prefix (CLOUDGLUE_DATA_DIR, else ./data)",
     )
     p.set_defaults(func=_run)
+
+
+def _row_limit(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a row count (0 or more; 0: all)")
+    return value
+
+
+def run_sql(con: Any, sql: str, max_rows: int) -> tuple[list[str], list[tuple], int]:
+    """``sql``'s columns, its first ``max_rows`` rows (0: all) and how many rows it has. Only a
+    result longer than ``max_rows`` is counted, by a ``count(*)`` over it."""
+    relation = con.sql(sql)  # a statement that returns no rows is run here, and is None
+    if relation is None:
+        return [], [], 0
+    columns = list(relation.columns)
+    if not max_rows:
+        rows = relation.fetchall()
+        return columns, rows, len(rows)
+    rows = relation.limit(max_rows + 1).fetchall()
+    if len(rows) <= max_rows:
+        return columns, rows, len(rows)
+    ((total,),) = relation.aggregate("count(*)").fetchall()
+    return columns, rows[:max_rows], total
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -83,13 +128,24 @@ def _run(args: argparse.Namespace) -> int:
 
     con = connect(data_dir)
     try:
-        cursor = con.execute(args.sql)
-        columns = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchall() if columns else []
+        columns, rows, total = run_sql(con, args.sql, args.max_rows)
     except duckdb.Error as exc:
         raise CliError(f"{type(exc).__name__}: {exc}") from None
-    sys.stdout.write(format_rows(columns, rows, args.format))
+    sys.stdout.write(format_rows(columns, rows, args.format, total=total))
+    if total > len(rows) and args.format != "table":  # the table says it in its last line
+        print(f"note: {len(rows):,} of {total:,} rows written ({_MORE_ROWS})", file=sys.stderr)
     return 0
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every NaN or infinite float (JSON has none) as None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 def _json_default(value: Any) -> Any:
@@ -106,11 +162,22 @@ def _cell(value: Any, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """Rows as an aligned text table (long cells cut), CSV, or a JSON array of objects."""
-    if fmt == "json":
+def _json(value: Any, indent: int | None = None) -> str:
+    return json.dumps(
+        _finite(value), default=_json_default, ensure_ascii=False, allow_nan=False, indent=indent
+    )
+
+
+def format_rows(
+    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, total: int | None = None
+) -> str:
+    """Rows as an aligned text table (long cells cut; its last line counts them, and says when
+    they are the first of ``total``), CSV, a JSON array of objects, or JSON lines."""
+    if fmt in ("json", "jsonl"):
         records = [dict(zip(columns, row, strict=True)) for row in rows]
-        return json.dumps(records, default=_json_default, ensure_ascii=False, indent=1) + "\n"
+        if fmt == "jsonl":
+            return "".join(_json(record) + "\n" for record in records)
+        return _json(records, indent=1) + "\n"
     if fmt == "csv":
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
@@ -132,14 +199,15 @@ def format_rows(columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str)
         ).rstrip()
 
     lines = [line(columns), line(["-" * w for w in widths]), *(line(r) for r in cells)]
-    lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+    if total is not None and total > len(rows):
+        lines.append(f"({len(rows):,} of {total:,} rows shown; {_MORE_ROWS})")
+    else:
+        lines.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
     return "\n".join(lines) + "\n"
 
 
 def _csv_value(value: Any) -> Any:
-    if isinstance(value, dict | list):
-        return json.dumps(value, default=_json_default, ensure_ascii=False)
-    return value
+    return _json(value) if isinstance(value, dict | list) else value
 
 
 def _interactive(data_dir: Path | str) -> int:
@@ -157,10 +225,9 @@ def _interactive(data_dir: Path | str) -> int:
     if duckdb_cli:
         return subprocess.call([duckdb_cli, "-cmd", " ".join(statements)])
     print(
-        "error: the duckdb CLI is not on PATH. Install it (https://duckdb.org/docs/installation), "
-        'or run SQL with `cloudglue-pipeline query "SELECT ..."`. The views, to paste into any '
-        "DuckDB client:",
+        "The duckdb CLI is not on PATH (https://duckdb.org/docs/installation); run SQL with "
+        '`cloudglue-pipeline query "SELECT ..."`, or paste these views into any DuckDB client:',
         file=sys.stderr,
     )
     print("\n".join(statements))
-    return 1
+    return 0

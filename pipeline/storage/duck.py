@@ -1,10 +1,12 @@
 """A table's Parquet as a DuckDB view, wherever the data dir is.
 
-On a local disk DuckDB reads the files itself (``read_parquet`` with ``union_by_name``). In a
-bucket (DuckDB's httpfs extension matching our DuckDB does not install offline) the files go
-through the store's pyarrow filesystem, typed by the table's ``_schema.json``: every column the
-table ever had, whatever subset of days is read. A few given files (the checks') are read whole;
-a whole table is scanned lazily as a pyarrow dataset.
+Either way a view has every column of the table's ``_schema.json`` (every column the table ever
+had, typed by its kind), whatever subset of days its files hold, so a saved query keeps working
+on any days. On a local disk DuckDB reads the files itself (``read_parquet`` with
+``union_by_name``, put under an empty row of every column). In a bucket (DuckDB's httpfs
+extension matching our DuckDB does not install offline) the files go through the store's pyarrow
+filesystem: a few given files (the checks') are read whole; a whole table is scanned lazily as a
+pyarrow dataset typed by the schema.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from pipeline.storage.layout import PARTITION_KEY, parse_partition_name, table_p
 from pipeline.storage.read import parquet_files, read_files
 from pipeline.storage.schema_store import load_schema
 from pipeline.storage.store import Store
+from pipeline.tables.schema import DUCKDB_TYPES
 
 if TYPE_CHECKING:
     import duckdb
@@ -24,6 +27,23 @@ if TYPE_CHECKING:
 
 def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_name(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _no_rows_of_every_column(store: Store, table: str) -> str:
+    """A ``SELECT`` of no rows with every column of the table's schema and ``created_date``,
+    typed: the first side of a ``UNION ALL BY NAME`` fixes the view's columns and order."""
+    schema = load_schema(store, table)
+    columns = [
+        f"NULL::{DUCKDB_TYPES[schema.columns[name].kind]} AS {_sql_name(name)}"
+        for name in schema.ordered(schema.columns)
+        if name != PARTITION_KEY  # registered by an older version: the partition's day wins
+    ]
+    columns.append(f"NULL::DATE AS {PARTITION_KEY}")
+    return f"(SELECT {', '.join(columns)} LIMIT 0)"
 
 
 def _paths(store: Store, table: str, days: Iterable[dt.date] | None) -> list[str]:
@@ -34,8 +54,8 @@ def local_view_sql(
     store: Store, table: str, view: str, paths: list[str] | None = None, *, kind: str
 ) -> str | None:
     """The ``CREATE`` statement of a local table's view (for the duckdb shell too) over
-    ``paths``, else every partition (a glob, so partitions written later show up); None when
-    there is no file."""
+    ``paths``, else every partition (a glob, so partitions written later show up), with every
+    column of the schema; None when there is no file."""
     if paths is None:
         if not _paths(store, table, None):
             return None
@@ -46,8 +66,9 @@ def local_view_sql(
     else:
         source = "[" + ", ".join(_sql_text(p) for p in paths) + "]"
     return (
-        f"CREATE OR REPLACE {kind} {view} AS SELECT * FROM read_parquet({source}, "
-        "hive_partitioning=true, union_by_name=true);"
+        f"CREATE OR REPLACE {kind} {view} AS {_no_rows_of_every_column(store, table)} "
+        f"UNION ALL BY NAME SELECT * FROM read_parquet({source}, hive_partitioning=true, "
+        "union_by_name=true);"
     )
 
 

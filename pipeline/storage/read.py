@@ -1,9 +1,9 @@
 """``read_table``: every column of every partition of a table, as one pandas frame.
 
 pyarrow's dataset reader takes the schema of one file; partitions written for different prompts
-have different columns, so each file is conformed to the table's ``_schema.json`` instead (the
-same names, order and types run to run). The frame has the fixed columns plus every column present
-in any file read; columns a file lacks are null.
+have different columns, so each file is conformed to the table's ``_schema.json`` instead: every
+column the table ever had, in the same order and types whatever subset of days is read (a saved
+query keeps working on one quiet day); columns a file lacks are null.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from pipeline.storage.layout import (
     partition_prefix,
     table_prefix,
 )
+from pipeline.storage.layout import TABLES as TABLES_ROOT
 from pipeline.storage.schema_store import load_schema
 from pipeline.storage.store import Store, open_store
-from pipeline.tables.frames import FIXED_COLUMNS, TABLES, to_pandas
+from pipeline.tables.frames import TABLES, to_pandas
 
 
 def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:
@@ -95,11 +96,15 @@ def read_arrow(
     data_dir: str | os.PathLike[str] | Store,
     days: Iterable[dt.date | str] | None = None,
 ) -> pa.Table:
-    """The table as Arrow, with a ``created_date`` (date32) column, oldest partition first."""
+    """The table as Arrow, with a ``created_date`` (date32) column, oldest partition first.
+    FileNotFoundError when the data dir holds no table at all (a mistyped path is no empty
+    table)."""
     if name not in TABLES:
         raise ValueError(f"unknown table {name!r}; one of {', '.join(TABLES)}")
     store = open_store(data_dir)
     files = parquet_files(store, name, None if days is None else {as_date(d) for d in days})
+    if not files and not store.list_dirs(TABLES_ROOT):
+        raise FileNotFoundError(f"no tables under {store.describe()}: nothing was synced there")
     return read_files(store, name, files)
 
 
@@ -109,13 +114,11 @@ def read_files(store: Store, name: str, files: list[tuple[dt.date, str]]) -> pa.
     schema = load_schema(store, name)
     fs, _ = store.parquet_source(table_prefix(name))
     tables = [(day, _read_parquet(fs, path)) for day, path in files]
-    present = {n for _, t in tables for n in t.column_names}
-    fixed = {n for n, _ in FIXED_COLUMNS[name]}
-    names = schema.ordered(n for n in schema.columns if n in present or n in fixed)
-    target = schema.arrow_schema(names)
+    # A column named as the partition key (registered by an older version): the day wins.
+    target = schema.arrow_schema(schema.ordered(set(schema.columns) - {PARTITION_KEY}))
     out = []
     for day, t in tables:
-        t = _conform(t, target)
+        t = _conform(t.drop_columns([c for c in t.column_names if c == PARTITION_KEY]), target)
         out.append(t.append_column(PARTITION_KEY, pa.array([day] * t.num_rows, pa.date32())))
     if not out:
         empty = target.empty_table()

@@ -3,7 +3,8 @@
 Registration is a read-modify-write of the stored schema (``Store.update``: under a lock on a
 local disk, conditional writes in a bucket): new columns are added on top of what is stored, so
 concurrent writers of different days agree on every column's name and kind (the first to
-register wins; the others adopt it).
+register wins; the others adopt it). A fixed column added to a table since its schema file was
+written (``entity_values.value_integer``) is added to the file by the next write of any day.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def ensure_stored(store: Store, schema: TableSchema, register: Register) -> None
             _stored.add(key)
 
 
+def _names(stored: dict) -> set[str]:
+    return {c["name"] for c in stored.get("columns", [])}
+
+
 def persistent_register(data_dir: str | os.PathLike[str] | Store) -> Register:
     """A ``register`` callback that persists new columns (see the module docstring)."""
     store = open_store(data_dir)
@@ -72,10 +77,9 @@ def persistent_register(data_dir: str | os.PathLike[str] | Store) -> Register:
             trial.merge_dict(schema.to_dict())
             if stored is not None:
                 trial.merge_dict(json.loads(stored))
-            before = len(trial.columns)
             register_in_memory(trial, paths, variants)
             agreed[:] = [trial]
-            if len(trial.columns) == before and stored is not None:
+            if stored is not None and _names(json.loads(stored)) == set(trial.columns):
                 return None
             return json.dumps(trial.to_dict(), indent=1, ensure_ascii=False).encode()
 

@@ -159,29 +159,37 @@ def iter_leaves(value: Any) -> list[tuple[str, Any]]:
     return list(zip(paths, values, strict=True))
 
 
-def leaf_columns(leaf: Any) -> tuple[str, str, str | None, float | None, bool | None]:
-    """``(value_type, value_json, value_string, value_number, value_boolean)`` of one leaf."""
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+LeafColumns = tuple[str, str, str | None, float | None, int | None, bool | None]
+
+
+def leaf_columns(leaf: Any) -> LeafColumns:
+    """``(value_type, value_json, value_string, value_number, value_integer, value_boolean)`` of
+    one leaf. An integer is in ``value_number`` too (rounded, when it is beyond 2**53) and in
+    ``value_integer`` when it fits 64 bits; ``value_json`` always has it exactly."""
     t = type(leaf)
     if t is str:
-        return "string", string_text(leaf), leaf, None, None
+        return "string", string_text(leaf), leaf, None, None, None
     if t is bool:
-        return "boolean", "true" if leaf else "false", None, None, leaf
+        return "boolean", "true" if leaf else "false", None, None, None, leaf
     if t is int:
         try:
             number: float | None = float(leaf)
         except OverflowError:
             number = None
-        return "integer", int_text(leaf), None, number, None
+        integer = leaf if INT64_MIN <= leaf <= INT64_MAX else None
+        return "integer", int_text(leaf), None, number, integer, None
     if t is float:
-        return "number", float_text(leaf), None, leaf, None
+        return "number", float_text(leaf), None, leaf, None, None
     if leaf is None:
-        return "null", "null", None, None, None
+        return "null", "null", None, None, None, None
     if isinstance(leaf, Mapping):
-        return "object", "{}", None, None, None
+        return "object", "{}", None, None, None, None
     if isinstance(leaf, list | tuple):
-        return "array", "[]", None, None, None
+        return "array", "[]", None, None, None, None
     text = str(leaf)
-    return "string", string_text(text), text, None, None
+    return "string", string_text(text), text, None, None, None
 
 
 def leaf_value(value_type: str, value_json: str) -> Any:

@@ -25,6 +25,7 @@ from typing import Any
 import pyarrow as pa
 
 from pipeline.jsonio import to_json
+from pipeline.tables.flatten import INT64_MAX, INT64_MIN
 from pipeline.tables.naming import column_name, short_hash
 
 KIND_TYPES: dict[str, pa.DataType] = {
@@ -36,7 +37,20 @@ KIND_TYPES: dict[str, pa.DataType] = {
     "timestamp": pa.timestamp("ms", tz="UTC"),
 }
 
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The hive partition column every reader adds (storage.layout.PARTITION_KEY): no flattened or
+# unknown field takes its name.
+PARTITION_COLUMN = "created_date"
+
+# The same kinds in DuckDB's SQL (what DuckDB reads each Arrow type above as).
+DUCKDB_TYPES: dict[str, str] = {
+    "text": "VARCHAR",
+    "bigint": "BIGINT",
+    "double": "DOUBLE",
+    "bool": "BOOLEAN",
+    "json": "VARCHAR",
+    "timestamp": "TIMESTAMP WITH TIME ZONE",
+}
+
 _EXACT_FLOAT_INT = 2**53
 _NONE = type(None)
 
@@ -170,7 +184,7 @@ class TableSchema:
             self.by_path[col.path] = col.name
 
     def _free_name(self, name: str, path: str) -> str:
-        if name not in self.columns:
+        if name not in self.columns and name != PARTITION_COLUMN:
             return name
         candidate = f"{name}_{short_hash(path)}"
         n = 2

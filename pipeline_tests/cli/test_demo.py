@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import subprocess
 import sys
 
 import dagster as dg
@@ -14,7 +15,7 @@ import pyarrow.dataset as pads
 import pytest
 
 import pipeline
-from pipeline.cli import DEMO_DAYS, DEMO_JOBS, DEMO_SEED, main
+from pipeline.cli import DEMO_DAYS, DEMO_JOBS, DEMO_SEED, connect, main
 from pipeline.emulator import Dataset
 from pipeline.tables import TABLE_NAMES, build_frames
 from pipeline_tests.cli.conftest import run_cli
@@ -127,11 +128,63 @@ def test_query_without_sql_opens_the_duckdb_shell_with_the_views(demo_run, tmp_p
 def test_query_without_sql_or_duckdb_prints_the_views_to_paste(demo_run, monkeypatch, capsys):
     cwd, _ = demo_run
     monkeypatch.setenv("PATH", "/nonexistent")
-    assert main(["query", "--data-dir", str(cwd / "data" / "demo")]) == 1
+    assert main(["query", "--data-dir", str(cwd / "data" / "demo")]) == 0
     out, err = capsys.readouterr()
-    assert "duckdb CLI is not on PATH" in err
+    assert "duckdb CLI is not on PATH" in err and "error" not in err
     con = duckdb.connect()
     for statement in out.strip().splitlines():
         con.execute(statement)
     ((rows,),) = con.execute("SELECT count(*) FROM extract_jobs").fetchall()
     assert rows == DEMO_JOBS
+
+
+def test_the_demo_hints_run_when_pasted_outside_the_venv(demo_run):
+    cwd, done = demo_run
+    hints = done.stdout.split("Query it yourself:\n", 1)[1].splitlines()[:2]
+    # A new user's shell: no venv activated, nothing of ours on PATH.
+    shell_env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": str(cwd), "LANG": "C.UTF-8"}
+    outputs = []
+    for hint in hints:
+        pasted = subprocess.run(
+            ["sh", "-c", hint], cwd=cwd, env=shell_env, capture_output=True, text=True, timeout=120
+        )
+        assert pasted.returncode == 0, (hint, pasted.stderr)
+        outputs.append(pasted.stdout)
+    assert outputs[0].splitlines()[-1] == "(5 rows)"
+    chapters = pipeline.read_table("chapters", cwd / "data" / "demo")
+    assert outputs[1].splitlines()[-1] == f"[{len(chapters)} rows x {chapters.shape[1]} columns]"
+
+
+def test_query_prints_at_most_max_rows_and_says_how_many_there_are(demo_run, capsys):
+    data_dir = str(demo_run[0] / "data" / "demo")
+    ((total,),) = connect(data_dir).execute("SELECT count(*) FROM entity_values").fetchall()
+    assert total > 1_000
+    sql = "SELECT job_id, path FROM entity_values ORDER BY job_id, path"
+    assert main(["query", "--data-dir", data_dir, sql]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 + 1_000 + 1
+    assert lines[-1] == f"(1,000 of {total:,} rows shown; --max-rows N for more, 0 for all)"
+
+    assert main(["query", "--data-dir", data_dir, "--format", "jsonl", "--max-rows", "7", sql]) == 0
+    out, err = capsys.readouterr()
+    records = [json.loads(line) for line in out.splitlines()]
+    assert len(records) == 7 and set(records[0]) == {"job_id", "path"}
+    assert err == f"note: 7 of {total:,} rows written (--max-rows N for more, 0 for all)\n"
+
+    assert main(["query", "--data-dir", data_dir, "--format", "jsonl", "--max-rows", "0", sql]) == 0
+    out, err = capsys.readouterr()
+    assert len(out.splitlines()) == total and not err
+
+
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_query_json_never_has_a_bare_nan(demo_run, capsys, fmt):
+    data_dir = str(demo_run[0] / "data" / "demo")
+    sql = (
+        "SELECT 'nan'::DOUBLE AS nan, '-inf'::DOUBLE AS inf, ['inf'::DOUBLE, 1.5] AS list, "
+        "{'x': 'nan'::DOUBLE} AS struct"
+    )
+    assert main(["query", "--data-dir", data_dir, "--format", fmt, sql]) == 0
+    out = capsys.readouterr().out
+    parsed = json.loads(out) if fmt == "json" else [json.loads(line) for line in out.splitlines()]
+    assert parsed == [{"nan": None, "inf": None, "list": [None, 1.5], "struct": {"x": None}}]
+    json.loads(out if fmt == "json" else out.splitlines()[0], parse_constant=pytest.fail)

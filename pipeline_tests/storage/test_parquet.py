@@ -213,6 +213,13 @@ def _exploding(jobs, after: int):
         yield job
 
 
+def _assert_unchanged(after: pd.DataFrame, before: pd.DataFrame) -> None:
+    """The same rows; the schema is append-only, so a column the failed write registered is
+    there, null."""
+    pd.testing.assert_frame_equal(after[before.columns], before)
+    assert after.drop(columns=before.columns).isna().all().all()
+
+
 def test_an_exception_mid_write_leaves_the_old_partition(two_days: Path):
     before = {t: pipeline.read_table(t, two_days) for t in TABLES}
     listing = _files(two_days / "tables")
@@ -227,7 +234,7 @@ def test_an_exception_mid_write_leaves_the_old_partition(two_days: Path):
         )
     assert _files(two_days / "tables") == listing
     for t in TABLES:
-        pd.testing.assert_frame_equal(pipeline.read_table(t, two_days), before[t])
+        _assert_unchanged(pipeline.read_table(t, two_days), before[t])
     assert not list((two_days / ".staging").iterdir())
 
 
@@ -275,7 +282,7 @@ def test_a_killed_writer_leaves_the_old_partition_and_is_cleaned_up(two_days: Pa
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
     assert _files(two_days / "tables") == listing
-    pd.testing.assert_frame_equal(pipeline.read_table("segment_entities", two_days), before)
+    _assert_unchanged(pipeline.read_table("segment_entities", two_days), before)
     write_day(two_days, DAY2, _day2_jobs(), fetched_at=FETCHED)
     assert list((two_days / ".staging").iterdir()) == []
 
@@ -315,11 +322,15 @@ def test_exchange_swaps_two_directories(tmp_path: Path):
     assert [p.name for p in a.iterdir()] == ["y"] and [p.name for p in b.iterdir()] == ["x"]
 
 
-def test_read_table_of_an_empty_data_dir_and_unknown_tables(tmp_path: Path):
-    frame = pipeline.read_table("shots", tmp_path)
+def test_read_table_of_no_days_unknown_tables_and_no_data_dir(two_days: Path, tmp_path: Path):
+    frame = pipeline.read_table("shots", two_days, days=[])
     assert len(frame) == 0 and "shot_index" in frame.columns and "created_date" in frame.columns
     with pytest.raises(ValueError, match="unknown table"):
-        pipeline.read_table("nope", tmp_path)
+        pipeline.read_table("nope", two_days)
+    (tmp_path / "empty").mkdir()
+    for nothing in (tmp_path / "no" / "such" / "dir", tmp_path / "empty"):
+        with pytest.raises(FileNotFoundError, match=f"no tables under {nothing}"):
+            pipeline.read_table("shots", nothing)
 
 
 def test_stale_staging_is_cleaned_but_foreign_entries_are_kept(tmp_path: Path):

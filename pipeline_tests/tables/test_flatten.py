@@ -75,8 +75,10 @@ def test_root_scalars_and_empty_containers_are_leaves():
 
 def test_big_integers_are_exact_and_keep_their_type():
     big = 2**64 + 1
-    vtype, vjson, _, number, _ = leaf_columns(big)
-    assert (vtype, vjson, number) == ("integer", str(big), float(big))
+    vtype, vjson, _, number, integer, _ = leaf_columns(big)
+    assert (vtype, vjson, number, integer) == ("integer", str(big), float(big), None)
+    assert leaf_columns(-(2**63))[3:5] == (float(-(2**63)), -(2**63))  # int64 still fits
+    assert leaf_columns(2**63)[4] is None
     huge = 10**400
     assert leaf_columns(huge)[3] is None  # beyond float: no number, the text stays exact
     assert json.loads(to_json({"n": huge}))["n"] == huge

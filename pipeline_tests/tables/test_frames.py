@@ -86,6 +86,20 @@ def test_every_table_has_its_rows_and_columns():
     assert list(empty.value_type) == ["array"] and list(empty.value_json) == ["[]"]
     tag = values[values.path == "tags[1]"].iloc[0]
     assert (tag.value_type, tag.value_json, tag.value_number) == ("integer", "1", 1.0)
+    assert tag.value_integer == 1 and values.value_integer.dtype == "Int64"
+    assert values[values.value_type != "integer"].value_integer.isna().all()
+
+
+def test_integer_entity_values_are_exact_in_value_integer():
+    ids = [2**53 + 1, -(2**63), 2**63 - 1, 7]
+    job = completed_job("job-i", [segment(0, 1, {"ids": ids, "big": 2**64, "ratio": 0.5})])
+    values = build_frames([job])["entity_values"].set_index("path")
+    assert [values.loc[f"ids[{i}]", "value_integer"] for i in range(4)] == ids
+    assert values.loc["ids[0]", "value_number"] == float(2**53)  # the double rounds it
+    assert pd.isna(values.loc["big", "value_integer"]) and values.loc["big", "value_json"] == str(
+        2**64
+    )
+    assert pd.isna(values.loc["ratio", "value_integer"])
 
 
 def test_empty_input_gives_empty_frames_with_fixed_columns():
