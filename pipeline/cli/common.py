@@ -3,9 +3,13 @@ writable-data-dir check, and the range of days a command may sync."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import importlib.resources
 import os
+import shlex
+import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline import settings
@@ -105,8 +109,16 @@ def partition_start() -> dt.date:
     return daily_partitions.start.date()
 
 
-def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) -> list[dt.date]:
-    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range."""
+def check_days(
+    first: dt.date,
+    last: dt.date,
+    today: dt.date,
+    start: dt.date,
+    *,
+    first_default: str | None = None,
+) -> list[dt.date]:
+    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range.
+    ``first_default``: the user gave no ``--from`` and ``first`` is the default, so described."""
     if start > today:
         # Checked first: the default --from derives from it, and no day could be synced.
         raise CliError(
@@ -124,6 +136,12 @@ def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) ->
             f"--to {last} is in the future (today is {today} UTC): pass --to {today} or omit it",
             code=2,
         )
+    if first > last and first_default:
+        raise CliError(
+            f"--to {last} is before the default --from {first} ({first_default}): "
+            f"pass --from too, e.g. --from {last} --to {last}",
+            code=2,
+        )
     if first > last:
         raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
     if first < start:
@@ -133,3 +151,33 @@ def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) ->
             code=2,
         )
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def given_flags(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, skip: Collection[str] = ()
+) -> list[str]:
+    """The options the user gave (those not at their default), as command-line words in the
+    parser's order, except those whose ``dest`` is in ``skip``: what a command printed for the
+    user to paste must keep, so that it writes where and calls what the first one did."""
+    words: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in skip or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if action.nargs == 0:
+            words.append(flag)
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                words += [flag, str(item)]
+    return words
+
+
+def command_line(words: Sequence[str]) -> str:
+    """``cloudglue-pipeline`` with ``words``, quoted for a POSIX shell. The program is named as
+    the user ran it when that was the installed script (``.venv/bin/cloudglue-pipeline`` pastes
+    where ``cloudglue-pipeline`` is not on PATH)."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "cloudglue-pipeline" else ""
+    return shlex.join([program or "cloudglue-pipeline", *words])
