@@ -23,6 +23,14 @@ class CliError(Exception):
         self.code = code
 
 
+def iso_day(text: str) -> dt.date:
+    """A ``YYYY-MM-DD`` flag's value (argparse type)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 

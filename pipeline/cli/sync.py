@@ -32,6 +32,7 @@ from pipeline.cli.common import (
     command_line,
     ensure_dagster_home,
     given_flags,
+    iso_day,
     partition_start,
     utc_today,
 )
@@ -55,10 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "--from", dest="first", type=_iso_day, metavar="DATE", help="first day (default yesterday)"
+        "--from", dest="first", type=iso_day, metavar="DATE", help="first day (default yesterday)"
     )
     p.add_argument(
-        "--to", dest="last", type=_iso_day, metavar="DATE", help="last day (default today, UTC)"
+        "--to", dest="last", type=iso_day, metavar="DATE", help="last day (default today, UTC)"
     )
     p.add_argument(
         "--data-dir",
@@ -72,14 +73,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="run every day, also those with nothing new upstream since they were built",
     )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="list the days and say what a sync would fetch and build; write nothing",
+    )
     p.set_defaults(func=functools.partial(_run, parser=p))
-
-
-def _iso_day(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -92,6 +91,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     options = api_options(args)
     check_api_config(options)
     data_dir = settings.data_dir(args.data_dir)
+    if args.dry_run:
+        return _dry_run(days, data_dir, options, force=args.force)
     check_writable(data_dir)
     ensure_dagster_home()
     outcome = sync_days(
@@ -103,6 +104,44 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         rerun_flags=given_flags(parser, args, skip={"first", "last"}),
     )
     return 130 if outcome.interrupted else 0 if outcome.ok else 1
+
+
+def _dry_run(
+    days: Sequence[dt.date], data_dir: Path | str, options: ApiOptions, *, force: bool
+) -> int:
+    """One listing of ``days`` compared with the data dir: per day, what ``sync`` would fetch
+    and whether it would build; nothing is written (no Dagster run, no lock, no file)."""
+    from pipeline.cli.query import format_rows
+    from pipeline.cloudglue.errors import CloudglueError
+    from pipeline.sync import day_states
+
+    try:
+        with client_for(options) as client:
+            states = day_states(data_dir, days, client)
+    except CloudglueError as exc:
+        print(f"error: listing {_span_text(days)} failed: {exc}", file=sys.stderr)
+        return 1
+    rows = []
+    for s in states:
+        run = force or s.stale
+        rows.append(
+            [
+                str(s.day),
+                sum((s.upstream_by_status or {}).values()),
+                ", ".join(f"{k} {n}" for k, n in sorted((s.upstream_by_status or {}).items()))
+                or "-",
+                s.to_fetch,
+                "fetch and build" if run and s.to_fetch else "build" if run else "(unchanged)",
+            ]
+        )
+    columns = ["day", "listed", "by status", "to fetch", "would"]
+    sys.stdout.write(format_rows(columns, rows, "table"))
+    runs = sum(1 for row in rows if row[-1] != "(unchanged)")
+    print(
+        f"dry run: {runs} of {len(rows)} day(s) would run, "
+        f"{sum(s.to_fetch for s in states)} job(s) would be fetched; nothing was written"
+    )
+    return 0
 
 
 def _metadata_value(value: Any) -> Any:
