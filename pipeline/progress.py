@@ -124,11 +124,7 @@ class ProgressReporter:
     def finish_day(self, summary: DaySummary) -> None:
         with self._lock:
             self._days_done += 1
-            state = "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
-            self._write_line(
-                f"{summary.day} {state}: {summary.listed} jobs listed, {summary.fetched} fetched, "
-                f"{summary.segment_rows} segment entities, {summary.seconds:.1f} s"
-            )
+            self._write_line(day_line(summary))
             self._last_print = self.clock()
 
     def close(self) -> None:
@@ -173,6 +169,18 @@ class ProgressReporter:
         self._clear()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def day_state(summary: DaySummary) -> str:
+    return "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
+
+
+def day_line(summary: DaySummary) -> str:
+    """The line that reports a finished day."""
+    return (
+        f"{summary.day} {day_state(summary)}: {summary.listed} jobs listed, {summary.fetched} "
+        f"fetched, {summary.segment_rows} segment entities, {summary.seconds:.1f} s"
+    )
 
 
 def _by_status(counts: dict[str, int]) -> str:

@@ -35,6 +35,40 @@ def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
 
+# Left in DAGSTER_HOME once its dagster.yaml and storage are set up.
+INITIALIZED = ".cloudglue-initialized"
+
+
+def say_if_new_in_working_dir(data_dir_flag: str | None) -> None:
+    """Warn before a command creates DAGSTER_HOME or the data dir from their defaults, which are
+    relative to the working directory: run from elsewhere (cron starts in $HOME), a command
+    would otherwise silently start a second instance and data dir there. Paths set explicitly
+    are the user's choice and pass in silence; so does every later run."""
+    import logging
+
+    from pipeline.cli.logs import say
+
+    home = settings.dagster_home()
+    if not os.environ.get(settings.DAGSTER_HOME_ENV) and not (home / INITIALIZED).exists():
+        say(
+            f"creating a new Dagster home {home} (DAGSTER_HOME is not set: ./.dagster_home of "
+            "the working directory); set DAGSTER_HOME to an absolute path to use one instance "
+            "from anywhere",
+            logging.WARNING,
+            dagster_home=str(home),
+        )
+    data_dir = settings.data_dir(data_dir_flag)
+    given = data_dir_flag or os.environ.get(settings.DATA_DIR_ENV)
+    if not given and isinstance(data_dir, Path) and not data_dir.exists():
+        say(
+            f"creating a new data dir {data_dir} (neither --data-dir nor {settings.DATA_DIR_ENV} "
+            f"given: ./data of the working directory); pass an absolute path to use one data "
+            "dir from anywhere",
+            logging.WARNING,
+            data_dir=str(data_dir),
+        )
+
+
 def ensure_dagster_home() -> Path:
     """DAGSTER_HOME, defaulting to ./.dagster_home, created with the packaged dagster.yaml.
 
@@ -46,7 +80,7 @@ def ensure_dagster_home() -> Path:
     os.environ[settings.DAGSTER_HOME_ENV] = str(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
-        initialized = home / ".cloudglue-initialized"
+        initialized = home / INITIALIZED
         if not initialized.exists():
             # Imported only here: pipeline.storage brings pyarrow and numpy, which sync_days
             # imports with the garbage collector paused (see cli.sync._long_lived_objects).

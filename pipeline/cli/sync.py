@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import functools
 import gc
+import logging
 import sys
 import time
 import warnings
@@ -34,7 +35,16 @@ from pipeline.cli.common import (
     given_flags,
     iso_day,
     partition_start,
+    say_if_new_in_working_dir,
     utc_today,
+)
+from pipeline.cli.logs import (
+    RUN_LOGGER,
+    LogProgress,
+    add_log_flags,
+    configure_logging,
+    json_logs,
+    say,
 )
 from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
 
@@ -67,7 +77,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="where to write: a directory or s3://bucket/prefix (CLOUDGLUE_DATA_DIR, else ./data)",
     )
     add_api_flags(p)
-    p.add_argument("--quiet", action="store_true", help="print errors only")
+    add_log_flags(p)
+    p.add_argument("--quiet", action="store_true", help="print errors and warnings only")
     p.add_argument(
         "--force",
         action="store_true",
@@ -82,6 +93,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    configure_logging(args)
     today = utc_today()
     start = partition_start()
     first = args.first or max(today - dt.timedelta(days=1), start)
@@ -93,6 +105,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data_dir = settings.data_dir(args.data_dir)
     if args.dry_run:
         return _dry_run(days, data_dir, options, force=args.force)
+    say_if_new_in_working_dir(args.data_dir)
     check_writable(data_dir)
     ensure_dagster_home()
     outcome = sync_days(
@@ -119,7 +132,7 @@ def _dry_run(
         with client_for(options) as client:
             states = day_states(data_dir, days, client)
     except CloudglueError as exc:
-        print(f"error: listing {_span_text(days)} failed: {exc}", file=sys.stderr)
+        say(f"listing {_span_text(days)} failed: {exc}", logging.ERROR)
         return 1
     rows = []
     for s in states:
@@ -341,13 +354,20 @@ def _span_runner(
         ).resolve_job_def(cloudglue_daily_job.name)
         instance = stack.enter_context(dg.DagsterInstance.get())
 
+    run_log = logging.getLogger(RUN_LOGGER)
+
     def run(span: list[dt.date]) -> tuple[Any, bool]:
         run_id = make_new_run_id()
 
         def on_event(entry: Any) -> None:
+            event = entry.dagster_event
+            if run_log.isEnabledFor(entry.level):
+                fields = {"run_id": run_id, "step": entry.step_key}
+                if event is not None:
+                    fields["event"] = event.event_type_value
+                run_log.log(entry.level, entry.message, extra={"fields": fields})
             # Ctrl-C interrupts the step: the person stopped the run. Marked canceling before
             # the step's failure ends the run, Dagster ends it canceled rather than failed.
-            event = entry.dagster_event
             if (
                 event is not None
                 and event.event_type == DagsterEventType.STEP_FAILURE
@@ -403,7 +423,7 @@ def sync_days(
         import pipeline.quality
         import pipeline.sync  # noqa: F401
 
-    reporter = None if quiet else ProgressReporter(sys.stderr)
+    reporter = None if quiet else LogProgress() if json_logs() else ProgressReporter(sys.stderr)
     summaries: dict[dt.date, DaySummary] = {}
     causes: dict[dt.date, str] = {}
     interrupted = False
@@ -448,29 +468,40 @@ def sync_days(
         reporter.close()
     ordered = [summaries[day] for day in sorted(summaries)]
     if not quiet and ordered:
-        print(render_summary(ordered, time.monotonic() - started), flush=True)
+        seconds = time.monotonic() - started
+        if json_logs():
+            say(
+                f"{len(ordered)} day(s) in {seconds:.1f} s",
+                days=len(ordered),
+                jobs_fetched=sum(s.fetched for s in ordered),
+                segment_entities=sum(s.segment_rows for s in ordered),
+                seconds=round(seconds, 3),
+            )
+        else:
+            print(render_summary(ordered, seconds), flush=True)
     # A run that failed as a whole (a wrong key) gives each of its days the same line: once.
-    for cause in dict.fromkeys(causes[day] for day in sorted(causes)):
-        print(f"error: {cause}", file=sys.stderr)
+    for cause, day in {causes[day]: day for day in sorted(causes, reverse=True)}.items():
+        say(cause, logging.ERROR, day=str(day))
     if causes:
         failed = sorted(causes)
-        print(
+        command = _sync_command(failed, rerun_flags)
+        say(
             f"{len(failed)} day(s) failed; the other days are committed. Re-run them (landed "
-            f"jobs are not fetched again): {_sync_command(failed, rerun_flags)}",
-            file=sys.stderr,
+            f"jobs are not fetched again): {command}",
+            failed_days=[str(day) for day in failed],
+            rerun=command,
         )
     if interrupted:
         left = sorted(set(days) - set(summaries))
-        print(
+        say(
             f"interrupted: {len(summaries)} day(s) committed, {len(left)} not synced"
             + (f" ({_span_text(left)})" if left else ""),
-            file=sys.stderr,
+            logging.WARNING if json_logs() else logging.INFO,
+            not_synced=[str(day) for day in left],
         )
         if left:
-            print(
-                "resume (landed jobs are not fetched again): " + _sync_command(left, rerun_flags),
-                file=sys.stderr,
-            )
+            command = _sync_command(left, rerun_flags)
+            say(f"resume (landed jobs are not fetched again): {command}", resume=command)
     return SyncOutcome(not causes and not interrupted, ordered, interrupted)
 
 

@@ -4,6 +4,7 @@ stops it cleanly, and its runs say in the Dagster UI where they came from."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import shlex
@@ -147,3 +148,51 @@ def test_ctrl_c_cancels_the_run_keeps_whole_days_and_says_how_to_resume(tmp_path
         assert again.returncode == 0, again.stderr
     jobs = pipeline.read_table("extract_jobs", data_dir)
     assert set(jobs["job_id"]) == set(dataset.job_ids())
+
+
+def test_json_logs_for_cron_and_a_note_when_the_working_dir_gets_a_new_home(tmp_path: Path):
+    dataset = Dataset(seed=7, jobs=20, days=2, end_date=EMULATOR_END_DATE)
+    days = [str(day) for day in dataset.days()]
+    cwd = tmp_path / "cron-home"
+    cwd.mkdir()
+    with EmulatorServer(dataset, api_key=KEY) as server:
+        env = {"CLOUDGLUE_API_KEY": KEY, "CLOUDGLUE_BASE_URL": server.base_url}
+        args = ["sync", "--from", days[0], "--to", days[1], "--log-format", "json"]
+        first = run_cli(*args, "--verbose", env=env, cwd=cwd)
+        assert first.returncode == 0, first.stderr
+        assert first.stdout == ""  # the summary is logged, not printed as a table
+        records = [json.loads(line) for line in first.stderr.splitlines()]
+        # Run from a directory with neither set, it says it makes a home and a data dir there.
+        warned = {
+            r.get("dagster_home") or r.get("data_dir") for r in records if r["level"] == "warning"
+        }
+        assert warned == {str(cwd / ".dagster_home"), str(cwd / "data")}
+        finished = {r["day"]: r for r in records if r.get("state")}
+        assert set(finished) == set(days)
+        for day in days:
+            listed = len(dataset.job_ids_for_day(dt.date.fromisoformat(day)))
+            assert finished[day]["state"] == "done" and finished[day]["jobs_listed"] == listed
+        assert any(r["logger"] == "dagster.run" and r.get("run_id") for r in records)
+        assert all(set(r) >= {"time", "level", "logger", "message"} for r in records)
+
+        # The next run from there says nothing of the kind; without --verbose, no run log.
+        dataset.set_status(
+            next(j for j in dataset.job_ids() if dataset.status(j) != "completed"), "completed"
+        )
+        second = run_cli(*args, env=env, cwd=cwd)
+        assert second.returncode == 0, second.stderr
+        records = [json.loads(line) for line in second.stderr.splitlines()]
+        assert not any(r["level"] == "warning" for r in records)
+        assert not any(r["logger"] == "dagster.run" for r in records)
+        assert {r["day"] for r in records if r.get("state")} == set(days)
+
+        # Paths given explicitly are the user's choice: no warning even when new.
+        explicit = {
+            **env,
+            "DAGSTER_HOME": str(tmp_path / "h"),
+            "CLOUDGLUE_DATA_DIR": str(tmp_path / "d"),
+        }
+        third = run_cli(
+            "sync", "--from", days[1], "--to", days[1], "--quiet", env=explicit, cwd=cwd
+        )
+        assert (third.returncode, third.stderr) == (0, "")
