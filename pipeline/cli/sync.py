@@ -309,7 +309,7 @@ def _long_lived_objects() -> Iterator[None]:
 @dataclasses.dataclass
 class SyncOutcome:
     """What ``sync_days`` did: every day's summary (in day order), whether each day it ran
-    committed (``ok``), and whether Ctrl-C (or SIGTERM) stopped it (``interrupted``)."""
+    committed (``ok``), and whether Ctrl-C stopped it (``interrupted``)."""
 
     ok: bool
     days: list[DaySummary]
@@ -395,7 +395,7 @@ def _span_runner(
     return run
 
 
-_STOPPED = "Stopped from the command line (Ctrl-C or SIGTERM); the days committed before stay."
+_STOPPED = "Stopped from the command line (Ctrl-C); the days committed before stay."
 
 
 def sync_days(
