@@ -183,7 +183,8 @@ def day_line(summary: DaySummary) -> str:
     )
 
 
-def _by_status(counts: dict[str, int]) -> str:
+def by_status_text(counts: dict[str, int]) -> str:
+    """``completed 5, failed 1``: jobs by status, in a cell of a table."""
     return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "-"
 
 
@@ -194,7 +195,7 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
         (
             str(s.day) + ("" if s.ok else " FAILED") + (" (unchanged)" if s.unchanged else ""),
             str(s.listed),
-            _by_status(s.by_status),
+            by_status_text(s.by_status),
             str(s.fetched),
             str(s.already_landed),
             str(s.segment_rows),
@@ -212,7 +213,7 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
         (
             "total",
             str(sum(s.listed for s in days)),
-            _by_status(totals),
+            by_status_text(totals),
             str(fetched),
             str(sum(s.already_landed for s in days)),
             str(segments),

@@ -11,6 +11,7 @@ from typing import Any
 from pipeline import settings
 from pipeline.cli.api_options import add_api_flags, api_options, check_api_config, client_for
 from pipeline.cli.common import CliError, iso_day
+from pipeline.progress import by_status_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -90,7 +91,7 @@ def status_rows(states: list[Any]) -> tuple[list[str], list[list[Any]]]:
             [
                 str(s.day),
                 sum(s.landed_by_status.values()),
-                _by_status(s.landed_by_status),
+                by_status_text(s.landed_by_status),
                 s.landed_jobs,
                 "yes" if built else "no",
                 *(built.tables[name].rows if built else None for name in TABLE_NAMES),
@@ -98,10 +99,6 @@ def status_rows(states: list[Any]) -> tuple[list[str], list[list[Any]]]:
             ]
         )
     return columns, rows
-
-
-def _by_status(counts: dict[str, int]) -> str:
-    return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "-"
 
 
 def _upstream(state: Any) -> str:

@@ -46,7 +46,13 @@ from pipeline.cli.logs import (
     json_logs,
     say,
 )
-from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
+from pipeline.progress import (
+    DaySummary,
+    ProgressReporter,
+    by_status_text,
+    render_summary,
+    reporting,
+)
 
 if TYPE_CHECKING:
     from pipeline.cloudglue.client import CloudglueClient
@@ -141,8 +147,7 @@ def _dry_run(
             [
                 str(s.day),
                 sum((s.upstream_by_status or {}).values()),
-                ", ".join(f"{k} {n}" for k, n in sorted((s.upstream_by_status or {}).items()))
-                or "-",
+                by_status_text(s.upstream_by_status or {}),
                 s.to_fetch,
                 "fetch and build" if run and s.to_fetch else "build" if run else "(unchanged)",
             ]
