@@ -124,11 +124,7 @@ class ProgressReporter:
     def finish_day(self, summary: DaySummary) -> None:
         with self._lock:
             self._days_done += 1
-            state = "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
-            self._write_line(
-                f"{summary.day} {state}: {summary.listed} jobs listed, {summary.fetched} fetched, "
-                f"{summary.segment_rows} segment entities, {summary.seconds:.1f} s"
-            )
+            self._write_line(day_line(summary))
             self._last_print = self.clock()
 
     def close(self) -> None:
@@ -175,7 +171,20 @@ class ProgressReporter:
         self.stream.flush()
 
 
-def _by_status(counts: dict[str, int]) -> str:
+def day_state(summary: DaySummary) -> str:
+    return "FAILED" if not summary.ok else "unchanged" if summary.unchanged else "done"
+
+
+def day_line(summary: DaySummary) -> str:
+    """The line that reports a finished day."""
+    return (
+        f"{summary.day} {day_state(summary)}: {summary.listed} jobs listed, {summary.fetched} "
+        f"fetched, {summary.segment_rows} segment entities, {summary.seconds:.1f} s"
+    )
+
+
+def by_status_text(counts: dict[str, int]) -> str:
+    """``completed 5, failed 1``: jobs by status, in a cell of a table."""
     return ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "-"
 
 
@@ -186,7 +195,7 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
         (
             str(s.day) + ("" if s.ok else " FAILED") + (" (unchanged)" if s.unchanged else ""),
             str(s.listed),
-            _by_status(s.by_status),
+            by_status_text(s.by_status),
             str(s.fetched),
             str(s.already_landed),
             str(s.segment_rows),
@@ -204,7 +213,7 @@ def render_summary(days: Sequence[DaySummary], total_seconds: float) -> str:
         (
             "total",
             str(sum(s.listed for s in days)),
-            _by_status(totals),
+            by_status_text(totals),
             str(fetched),
             str(sum(s.already_landed for s in days)),
             str(segments),

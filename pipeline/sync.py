@@ -176,6 +176,57 @@ def changed_days(
     return changed, unchanged
 
 
+@dataclass
+class DayState:
+    """A day as the data dir holds it and, when listed, as the API lists it now: what
+    ``cloudglue-pipeline status`` shows and ``sync --dry-run`` plans from. Reading it writes
+    nothing."""
+
+    day: dt.date
+    landed_by_status: dict[str, int]  # the landed listing's jobs ({} when never landed)
+    landed_jobs: int  # completed jobs' files landed
+    built: DayWriteResult | None  # the partitions, if built from the landing as it is now
+    upstream_by_status: dict[str, int] | None = None  # None: not listed
+    to_fetch: int = 0  # completed upstream, not landed
+    # A sync would run the day: ``changed_days``' test, behind the summary's "(unchanged)".
+    stale: bool | None = None
+
+
+def day_states(
+    data_dir: DataDir, days: Sequence[dt.date], client: CloudglueClient | None = None
+) -> list[DayState]:
+    """Each of ``days`` (ascending) from the data dir and, with a ``client``, from one listing
+    of the range compared with what is landed."""
+    store = RawStore(data_dir)
+    days = sorted(days)
+    upstream: dict[dt.date, list[Job]] | None = None
+    unplaced: list[tuple[str, str]] = []
+    if client is not None and days:
+        upstream, unplaced = list_range(client, days)
+
+    def state(day: dt.date) -> DayState:
+        listing = store.read_listing(day)
+        landed = store.landed(day)
+        built = None
+        if listing is not None:
+            fingerprint = _build_fingerprint(store, day, listing, landed)
+            built = built_day(store.store, day, fingerprint, locked=True)
+        by_status = Counter(job.get("status") for job in listing.jobs) if listing else Counter()
+        result = DayState(day, dict(by_status), len(landed), built)
+        if upstream is not None:
+            jobs = upstream[day]
+            result.upstream_by_status = dict(Counter(job.status for job in jobs))
+            result.to_fetch = sum(
+                job.is_completed and job_file_name(job.job_id) not in landed for job in jobs
+            )
+            # As changed_days: the first day runs while the listing holds items no day can hold.
+            first_reports = bool(unplaced) and day == days[0]
+            result.stale = first_reports or unchanged_build(store, day, jobs) is None
+        return result
+
+    return list(store.store.map(state, days))
+
+
 def sync_range(
     client: CloudglueClient,
     data_dir: DataDir,

@@ -17,7 +17,7 @@ from dagster._core.storage.tags import (
 
 import pipeline
 from pipeline.cloudglue.client import CloudglueClient
-from pipeline.defs.assets import RETRIES_TAG, cloudglue_days
+from pipeline.defs.assets import days_asset
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
@@ -55,7 +55,7 @@ def _ranged_run(
     **client: object,
 ) -> dg.ExecuteInProcessResult:
     return dg.materialize(
-        [cloudglue_days],
+        [days_asset(retry_policy=None)],
         instance=instance,
         resources={
             "cloudglue": CloudglueResource(
@@ -67,7 +67,6 @@ def _ranged_run(
             "data_dir": DataDirResource(path=str(data_dir)),
         },
         tags={
-            RETRIES_TAG: "off",
             ASSET_PARTITION_RANGE_START_TAG: first.isoformat(),
             ASSET_PARTITION_RANGE_END_TAG: last.isoformat(),
         },

@@ -1,4 +1,5 @@
-"""The ``cloudglue-pipeline`` command line: ``sync``, ``demo``, ``query``, ``dev``, ``emulator``.
+"""The ``cloudglue-pipeline`` command line: ``sync``, ``status``, ``demo``, ``query``, ``dev``,
+``emulator``.
 
 ``sync`` and ``demo`` run the Dagster assets in-process on the instance at DAGSTER_HOME, so the
 UI that ``dev`` starts shows their runs; ``query`` needs only DuckDB. Each command's module
@@ -11,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.cli import demo, dev, emulator, query, sync
+from pipeline.cli import demo, dev, emulator, query, status, sync
 from pipeline.cli.api_options import ApiOptions
 from pipeline.cli.common import check_days, ensure_dagster_home
 from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Land Cloudglue extraction results as partitioned Parquet.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (sync, demo, query, dev, emulator):
+    for command in (sync, status, demo, query, dev, emulator):
         command.add_parser(subparsers)
     return parser
 

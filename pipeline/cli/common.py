@@ -3,17 +3,63 @@ writable-data-dir check, and the range of days a command may sync."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import importlib.resources
 import os
+import shlex
+import sys
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from pipeline import settings
 from pipeline.cli.errors import CliError
 
 
+def iso_day(text: str) -> dt.date:
+    """A ``YYYY-MM-DD`` flag's value (argparse type)."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date: use YYYY-MM-DD") from None
+
+
 def utc_today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
+
+
+# Left in DAGSTER_HOME once its dagster.yaml and storage are set up.
+INITIALIZED = ".cloudglue-initialized"
+
+
+def say_if_new_in_working_dir(data_dir_flag: str | None) -> None:
+    """Warn before a command creates DAGSTER_HOME or the data dir from their defaults, which are
+    relative to the working directory: run from elsewhere (cron starts in $HOME), a command
+    would otherwise silently start a second instance and data dir there. Paths set explicitly
+    are the user's choice and pass in silence; so does every later run."""
+    import logging
+
+    from pipeline.cli.logs import say
+
+    home = settings.dagster_home()
+    if not os.environ.get(settings.DAGSTER_HOME_ENV) and not (home / INITIALIZED).exists():
+        say(
+            f"creating a new Dagster home {home} (DAGSTER_HOME is not set: ./.dagster_home of "
+            "the working directory); set DAGSTER_HOME to an absolute path to use one instance "
+            "from anywhere",
+            logging.WARNING,
+            dagster_home=str(home),
+        )
+    data_dir = settings.data_dir(data_dir_flag)
+    given = data_dir_flag or os.environ.get(settings.DATA_DIR_ENV)
+    if not given and isinstance(data_dir, Path) and not data_dir.exists():
+        say(
+            f"creating a new data dir {data_dir} (neither --data-dir nor {settings.DATA_DIR_ENV} "
+            f"given: ./data of the working directory); pass an absolute path to use one data "
+            "dir from anywhere",
+            logging.WARNING,
+            data_dir=str(data_dir),
+        )
 
 
 def ensure_dagster_home() -> Path:
@@ -27,7 +73,7 @@ def ensure_dagster_home() -> Path:
     os.environ[settings.DAGSTER_HOME_ENV] = str(home)
     try:
         home.mkdir(parents=True, exist_ok=True)
-        initialized = home / ".cloudglue-initialized"
+        initialized = home / INITIALIZED
         if not initialized.exists():
             # Imported only here: pipeline.storage brings pyarrow and numpy, which sync_days
             # imports with the garbage collector paused (see cli.sync._long_lived_objects).
@@ -98,8 +144,16 @@ def partition_start() -> dt.date:
     return daily_partitions.start.date()
 
 
-def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) -> list[dt.date]:
-    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range."""
+def check_days(
+    first: dt.date,
+    last: dt.date,
+    today: dt.date,
+    start: dt.date,
+    *,
+    first_default: str | None = None,
+) -> list[dt.date]:
+    """The days ``first..last`` (inclusive), or a usage error saying how to fix the range.
+    ``first_default``: the user gave no ``--from`` and ``first`` is the default, so described."""
     if start > today:
         # Checked first: the default --from derives from it, and no day could be synced.
         raise CliError(
@@ -117,6 +171,12 @@ def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) ->
             f"--to {last} is in the future (today is {today} UTC): pass --to {today} or omit it",
             code=2,
         )
+    if first > last and first_default:
+        raise CliError(
+            f"--to {last} is before the default --from {first} ({first_default}): "
+            f"pass --from too, e.g. --from {last} --to {last}",
+            code=2,
+        )
     if first > last:
         raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
     if first < start:
@@ -126,3 +186,33 @@ def check_days(first: dt.date, last: dt.date, today: dt.date, start: dt.date) ->
             code=2,
         )
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def given_flags(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, skip: Collection[str] = ()
+) -> list[str]:
+    """The options the user gave (those not at their default), as command-line words in the
+    parser's order, except those whose ``dest`` is in ``skip``: what a command printed for the
+    user to paste must keep, so that it writes where and calls what the first one did."""
+    words: list[str] = []
+    for action in parser._actions:
+        if not action.option_strings or action.dest in skip or action.dest == "help":
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default:
+            continue
+        flag = max(action.option_strings, key=len)
+        if action.nargs == 0:
+            words.append(flag)
+        else:
+            for item in value if isinstance(value, list) else [value]:
+                words += [flag, str(item)]
+    return words
+
+
+def command_line(words: Sequence[str]) -> str:
+    """``cloudglue-pipeline`` with ``words``, quoted for a POSIX shell. The program is named as
+    the user ran it when that was the installed script (``.venv/bin/cloudglue-pipeline`` pastes
+    where ``cloudglue-pipeline`` is not on PATH)."""
+    program = sys.argv[0] if Path(sys.argv[0]).name == "cloudglue-pipeline" else ""
+    return shlex.join([program or "cloudglue-pipeline", *words])

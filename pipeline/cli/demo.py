@@ -102,8 +102,8 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     with EmulatorServer(dataset, api_key=DEMO_API_KEY) as server:
-        ok, _ = sync_days(days, data_dir, ApiOptions(base_url=server.base_url, max_retries=1))
-    if not ok:
+        synced = sync_days(days, data_dir, ApiOptions(base_url=server.base_url, max_retries=1))
+    if not synced.ok:
         return 1
     con = connect(data_dir)
     from pipeline.tables import TABLE_NAMES

@@ -38,51 +38,74 @@ RETRY_POLICY = dg.RetryPolicy(
 BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
 # Runs that call the API share one pool, so a backfill's runs do not multiply our rate.
 API_POOL = "cloudglue_api"
-# A run tagged with this set to "off" fails at once instead of retrying (the CLI sets it: the
-# client has already retried each request, and a person is waiting).
-RETRIES_TAG = "cloudglue/dagster_retries"
+# Who launched a run, for a person reading the run list: `cloudglue-pipeline sync` tags its
+# runs "cli".
+LAUNCHED_BY_TAG = "cloudglue/launched_by"
+LAUNCHED_BY_CLI = "cli"
 
 
-@dg.multi_asset(
-    specs=[
-        dg.AssetSpec(
-            RAW_ASSET,
-            group_name=GROUP,
-            kinds={"python", "json"},
-            partitions_def=daily_partitions,
-            skippable=True,
-            description=(
-                "Every extract job created on the day, as listed by the Cloudglue API, and the "
-                "complete JSON of each completed job (zstd) under <data_dir>/raw/. A landed job "
-                "is never downloaded again. `requests` counts the day's job pages; the listing "
-                "of the run's range is in the run's log."
-            ),
-        ),
-        *(
+def days_asset(retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.AssetsDefinition:
+    """The multi-asset of the landing and the six tables, with ``retry_policy`` on its step.
+
+    The CLI's runs take none: a retry waits minutes for an outage to pass while a person waits
+    (the client has already retried each request), and Dagster retries an interrupted step too,
+    so Ctrl-C would not stop the run. (The executor's ``retries: disabled`` would do the same,
+    but in-process runs ignore executor config.)
+    """
+
+    @dg.multi_asset(
+        specs=[
             dg.AssetSpec(
-                name,
-                deps=[RAW_ASSET],
+                RAW_ASSET,
                 group_name=GROUP,
-                description=TABLE_DESCRIPTIONS[name],
-                kinds={"parquet", "duckdb"},
+                kinds={"python", "json"},
                 partitions_def=daily_partitions,
                 skippable=True,
-            )
-            for name in TABLE_NAMES
-        ),
-    ],
-    check_specs=CHECK_SPECS,
-    partitions_def=daily_partitions,
-    can_subset=True,
-    retry_policy=RETRY_POLICY,
-    backfill_policy=BACKFILL_POLICY,
-    pool=API_POOL,
-)
-def cloudglue_days(
+                description=(
+                    "Every extract job created on the day, as listed by the Cloudglue API, and "
+                    "the complete JSON of each completed job (zstd) under <data_dir>/raw/. A "
+                    "landed job is never downloaded again. `requests` counts the day's job "
+                    "pages; the listing of the run's range is in the run's log."
+                ),
+            ),
+            *(
+                dg.AssetSpec(
+                    name,
+                    deps=[RAW_ASSET],
+                    group_name=GROUP,
+                    description=TABLE_DESCRIPTIONS[name],
+                    kinds={"parquet", "duckdb"},
+                    partitions_def=daily_partitions,
+                    skippable=True,
+                )
+                for name in TABLE_NAMES
+            ),
+        ],
+        check_specs=CHECK_SPECS,
+        partitions_def=daily_partitions,
+        can_subset=True,
+        retry_policy=retry_policy,
+        backfill_policy=BACKFILL_POLICY,
+        pool=API_POOL,
+    )
+    def cloudglue_days(
+        context: dg.AssetExecutionContext,
+        cloudglue: CloudglueResource,
+        data_dir: DataDirResource,
+    ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
+        """Lands the run's days (when raw_extract_jobs is selected) and builds their tables (when
+        any table is), each day committed atomically per table as soon as its jobs are landed."""
+        yield from _materialize_days(context, cloudglue, data_dir)
+
+    return cloudglue_days
+
+
+cloudglue_days = days_asset()
+
+
+def _materialize_days(
     context: dg.AssetExecutionContext, cloudglue: CloudglueResource, data_dir: DataDirResource
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
-    """Lands the run's days (when raw_extract_jobs is selected) and builds their tables (when
-    any table is), each day committed atomically per table as soon as its jobs are landed."""
     days = [partition_day(key) for key in context.partition_keys]
     selected = {key.to_user_string() for key in context.selected_asset_keys}
     checks = context.selected_asset_check_keys
@@ -112,10 +135,7 @@ def cloudglue_days(
         raise dg.Failure(description=f"{_span(days)}: {exc}", allow_retries=False) from None
     except Exception as exc:
         # The range could not be listed (an outage the client's retries did not absorb).
-        raise dg.Failure(
-            description=f"{_span(days)}: {_error_line(exc)}",
-            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
-        ) from exc
+        raise dg.Failure(description=f"{_span(days)}: {_error_line(exc)}") from exc
     if land:
         client = stats.client
         context.log.info(
@@ -131,7 +151,6 @@ def cloudglue_days(
             description=f"{len(failed)} of {len(days)} day(s) failed: "
             + "; ".join(causes.values()),
             metadata={"failed_days": dg.MetadataValue.json(causes)},
-            allow_retries=context.run.tags.get(RETRIES_TAG) != "off",
         )
 
 

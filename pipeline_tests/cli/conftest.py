@@ -21,14 +21,19 @@ _CONFIG_ENV = (
 )
 
 
+def clean_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without its Cloudglue and Dagster configuration, plus ``env``."""
+    base = {k: v for k, v in os.environ.items() if k not in _CONFIG_ENV}
+    return {**base, **(env or {})}
+
+
 def run_cli(
     *args: str, env: Mapping[str, str] | None = None, cwd: Path | None = None, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
     """``cloudglue-pipeline *args`` with a clean configuration plus ``env``."""
-    base = {k: v for k, v in os.environ.items() if k not in _CONFIG_ENV}
     return subprocess.run(
         [str(CLI), *args],
-        env={**base, **(env or {})},
+        env=clean_env(env),
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ from dagster._core.storage.tags import (
 )
 
 import pipeline
-from pipeline.defs.assets import API_POOL, RETRIES_TAG, cloudglue_days
+from pipeline.defs.assets import API_POOL, days_asset
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline_tests.conftest import EMULATOR_END_DATE
@@ -68,7 +68,7 @@ def test_a_ranged_run_records_each_day_on_postgres_and_claims_the_api_pool(
     days = dataset.days()
     with EmulatorServer(dataset, api_key=KEY) as server:
         result = dg.materialize(
-            [cloudglue_days],
+            [days_asset(retry_policy=None)],
             instance=instance,
             resources={
                 "cloudglue": CloudglueResource(
@@ -77,7 +77,6 @@ def test_a_ranged_run_records_each_day_on_postgres_and_claims_the_api_pool(
                 "data_dir": DataDirResource(path=str(tmp_path / "data")),
             },
             tags={
-                RETRIES_TAG: "off",
                 ASSET_PARTITION_RANGE_START_TAG: days[0].isoformat(),
                 ASSET_PARTITION_RANGE_END_TAG: days[-1].isoformat(),
             },

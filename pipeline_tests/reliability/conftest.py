@@ -94,9 +94,9 @@ def sync_in_process(
     ensure_dagster_home()
     days = [dt.date.fromisoformat(d) for d in DAYS]
     api = ApiOptions(base_url=base_url, max_concurrency=4, **options)
-    ok, summaries = sync_days(days, data_dir or root / "data", api, quiet=True)
-    assert [s.day for s in summaries] == days[: len(summaries)]
-    return ok
+    synced = sync_days(days, data_dir or root / "data", api, quiet=True)
+    assert [s.day for s in synced.days] == days[: len(synced.days)]
+    return synced.ok
 
 
 @pytest.fixture(scope="session")
