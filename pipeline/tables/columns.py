@@ -99,4 +99,3 @@ def column_description(table: str, field: pa.Field) -> str:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
