@@ -210,7 +210,7 @@ def _day_events(
                     "preview": dg.MetadataValue.md(table.preview_markdown),
                 },
             )
-        yield from check_evaluations(result.checks, result.day, checks)
+        yield from check_evaluations(result.checks, result.day, checks, context.instance)
 
 
 # Enough to act on without making one run's metadata huge (job ids may be 500 characters).
