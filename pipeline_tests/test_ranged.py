@@ -127,6 +127,13 @@ def test_a_ranged_run_equals_day_by_day_and_records_each_day_on_its_partition(
             dg.AssetCheckKey(dg.AssetKey(check.table), check.name), limit=100
         )
         assert sorted(r.partition for r in history) == [d.isoformat() for d in days]
+    # Each evaluation targets its day's materialization: the UI counts it as that day's result
+    # (passed or failed) only then, and shows the day's check as missing otherwise.
+    check_keys = [dg.AssetCheckKey(dg.AssetKey(c.table), c.name) for c in CHECKS]
+    infos = instance.event_log_storage.get_asset_check_partition_info(check_keys)
+    assert {(info.check_key, info.partition_key) for info in infos if info.is_current} == {
+        (key, day.isoformat()) for key in check_keys for day in days
+    }
 
 
 def test_a_failing_day_commits_the_others_is_named_and_a_rerun_fetches_only_it(

@@ -94,6 +94,8 @@ def _run(args: argparse.Namespace) -> int:
     check_days(days[0], days[-1], utc_today(), partition_start())
     _prepare_demo_dir(data_dir)
     home = ensure_dagster_home()
+    # Partitions from the demo's first day: the UI shows its 10 days, not the default's hundreds.
+    os.environ[settings.START_DATE_ENV] = days[0].isoformat()
     # The emulator's key, not a secret; it still reaches Dagster only through EnvVar.
     os.environ[settings.API_KEY_ENV] = DEMO_API_KEY
     print(
@@ -130,7 +132,7 @@ Query it yourself:
   {python} -c {shlex.quote(read_chapters)}
 Open the Dagster UI on the same runs and data (`{cli} dev` works too), then
 http://127.0.0.1:3000:
-  DAGSTER_HOME={home} CLOUDGLUE_DATA_DIR={data_dir} make dev
+  DAGSTER_HOME={home} CLOUDGLUE_DATA_DIR={data_dir} CLOUDGLUE_START_DATE={days[0]} make dev
 To re-run days from the UI, serve the same data in another terminal first:
   {cli} emulator --seed {DEMO_SEED} --jobs {DEMO_JOBS} --days {DEMO_DAYS} --port 8765
 and add CLOUDGLUE_API_KEY={DEMO_API_KEY} CLOUDGLUE_BASE_URL=http://127.0.0.1:8765/v1 to make dev."""

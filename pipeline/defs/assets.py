@@ -24,6 +24,7 @@ from pipeline.settings import DAYS_PER_RUN
 from pipeline.storage.raw import RawStore
 from pipeline.sync import DayResult, RangeStats, build_day, sync_range
 from pipeline.tables import TABLE_DESCRIPTIONS, TABLE_NAMES
+from pipeline.tables.columns import column_description
 
 GROUP = "cloudglue"
 RAW_ASSET = "raw_extract_jobs"
@@ -221,14 +222,14 @@ def _day_events(
                 partition=partition,
                 metadata={
                     "dagster/row_count": table.rows,
-                    "dagster/column_schema": _column_schema(table.schema),
+                    "dagster/column_schema": _column_schema(name, table.schema),
                     "path": dg.MetadataValue.path(str(table.path)),
                     "jobs": result.built.jobs,
                     "files": table.files,
                     "preview": dg.MetadataValue.md(table.preview_markdown),
                 },
             )
-        yield from check_evaluations(result.checks, result.day, checks)
+        yield from check_evaluations(result.checks, result.day, checks, context.instance)
 
 
 # Enough to act on without making one run's metadata huge (job ids may be 500 characters).
@@ -244,5 +245,10 @@ def skipped_lines(skipped: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def _column_schema(schema: Any) -> dg.TableSchema:
-    return dg.TableSchema(columns=[dg.TableColumn(name=f.name, type=str(f.type)) for f in schema])
+def _column_schema(table: str, schema: Any) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(name=f.name, type=str(f.type), description=column_description(table, f))
+            for f in schema
+        ]
+    )

@@ -1,6 +1,9 @@
 """A sensor that runs the recent days whose set of completed jobs changed, in one ranged run.
 
 Jobs complete hours or days after they are created, so the daily schedule alone would miss them.
+A tick compares each day's completed jobs with the previous tick's (its cursor); a day the cursor
+does not know (every day, on the first tick) is compared with what is landed, by the test
+``sync`` uses to report a day ``(unchanged)``.
 """
 
 import datetime as dt
@@ -14,9 +17,10 @@ from dagster._core.storage.tags import (
 )
 
 from pipeline.defs.jobs import cloudglue_daily_job
-from pipeline.defs.resources import CloudglueResource
+from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.settings import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS_ENV, lookback_days
-from pipeline.sync import completed_fingerprints
+from pipeline.storage.raw import RawStore
+from pipeline.sync import completed_fingerprints, list_range, unchanged_build
 
 
 @dg.sensor(
@@ -29,21 +33,25 @@ from pipeline.sync import completed_fingerprints
     ),
 )
 def completed_jobs_sensor(
-    context: dg.SensorEvaluationContext, cloudglue: CloudglueResource
+    context: dg.SensorEvaluationContext, cloudglue: CloudglueResource, data_dir: DataDirResource
 ) -> dg.SensorResult:
     today = dt.datetime.now(dt.UTC).date()
     days = [today - dt.timedelta(days=n) for n in range(lookback_days())]
     with cloudglue.get_client() as client:
-        jobs = client.list_jobs(min(days), today)
-    fingerprints = completed_fingerprints(jobs, days)
+        by_day, _ = list_range(client, days)
+    fingerprints = completed_fingerprints((job for jobs in by_day.values() for job in jobs), days)
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
     empty = completed_fingerprints([], [today])[today.isoformat()]
-    changed = sorted(
-        day
-        for day, fingerprint in fingerprints.items()
-        # A day never seen with no completed jobs has nothing to land yet.
-        if seen.get(day, empty) != fingerprint
-    )
+    store = RawStore(data_dir.root)
+
+    def needs_run(day: dt.date) -> bool:
+        fingerprint = fingerprints[day.isoformat()]
+        if day.isoformat() in seen:
+            return seen[day.isoformat()] != fingerprint
+        # A day with no completed jobs has nothing to land yet.
+        return fingerprint != empty and unchanged_build(store, day, by_day[day]) is None
+
+    changed = sorted(day.isoformat() for day in days if needs_run(day))
     run_requests = []
     if changed:
         key = ",".join(f"{day}:{fingerprints[day]}" for day in changed)

@@ -55,6 +55,15 @@ def test_demo_writes_every_table_as_the_emulator_ground_truth(demo_run):
     assert "make dev" in done.stdout and "segment_entities" in done.stdout
 
 
+def test_demo_opens_the_ui_with_partitions_from_its_first_day(demo_run):
+    """The printed `make dev` line starts the partitions at the demo's first day, so the UI
+    counts the demo's days rather than every day since the default start."""
+    _, done = demo_run
+    first = Dataset(seed=DEMO_SEED, jobs=DEMO_JOBS, days=DEMO_DAYS).days()[0]
+    (dev_line,) = [line for line in done.stdout.splitlines() if line.endswith("make dev")]
+    assert f"CLOUDGLUE_START_DATE={first.isoformat()}" in dev_line.split()
+
+
 def test_demo_is_one_ranged_run_on_the_default_dagster_home_with_each_day_recorded(demo_run):
     cwd, _ = demo_run
     home = cwd / ".dagster_home"

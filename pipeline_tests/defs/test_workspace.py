@@ -29,6 +29,20 @@ def test_dagster_definitions_validate_through_the_workspace(tmp_path):
     assert "cloudglue_pipeline" in done.stdout + done.stderr
 
 
+def test_loading_the_definitions_warns_nothing():
+    """`dagster dev` logs each warning of every process that loads the definitions (webserver,
+    daemon, each run): loading them warns nothing."""
+    done = subprocess.run(
+        [sys.executable, "-W", "always", "-c", "import pipeline.definitions"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Warning" not in done.stderr, done.stderr
+
+
 def test_definitions_hold_the_assets_checks_sensor_and_schedule():
     from pipeline.definitions import defs
 
