@@ -2,7 +2,7 @@
 
 The emulator runs in its own process (``cloudglue-pipeline emulator --latency-ms 50``) so it does
 not share the client's GIL. Each run uses a fresh client to list one day and fetch every job in
-it completely (``list_jobs`` + ``fetch_jobs``); the table shows the median of ``--runs`` runs
+it completely (``list_jobs`` + ``fetch_job_json`` under ``fetch_each``, as the landing does); the table shows the median of ``--runs`` runs
 per concurrency. With a fixed latency, throughput should grow with concurrency until the
 client's or the emulator's CPU becomes the limit. Every run is checked against the dataset's
 segment-entity count, so a fast but wrong run cannot pass.
@@ -31,9 +31,12 @@ def _run(base_url: str, concurrency: int, expected_segments: int) -> tuple[float
     with CloudglueClient(KEY, base_url, max_concurrency=concurrency) as client:
         started = time.perf_counter()
         listed = client.list_jobs(END_DATE, END_DATE)
-        segments = sum(
-            len(job.segment_entities) for job in client.fetch_jobs(j.job_id for j in listed)
-        )
+        outcomes = client.fetch_each(client.fetch_job_json, (j.job_id for j in listed))
+        segments = 0
+        for _job_id, job in outcomes:
+            if isinstance(job, Exception):
+                raise job
+            segments += job.segments
         elapsed = time.perf_counter() - started
         stats = client.stats.snapshot()
     if segments != expected_segments or stats["jobs_fetched"] != len(listed):

@@ -45,7 +45,8 @@ def _child(base_url: str, concurrency: int, fetch_only: bool) -> None:
             if fetch_only:
                 jobs = client.list_jobs(B.DAY, B.DAY)
                 ids = [job.job_id for job in jobs if job.is_completed]
-                fetched = sum(1 for _raw in client.fetch_raw_jobs(ids))
+                outcomes = client.fetch_each(client.fetch_job_json, ids)
+                fetched = sum(1 for _id, job in outcomes if not isinstance(job, Exception))
                 stats = client.stats.snapshot()
             else:
                 result = land_day(client, RawStore(Path(tmp)), B.DAY)

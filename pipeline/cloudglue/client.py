@@ -135,7 +135,7 @@ class ClientStats:
         ``"connection"``, ``"timeout"``, ``"incomplete_body"``, ``"invalid_json"``),
         ``bytes_received``, ``backoff_seconds``, ``throttle_seconds`` (waiting on the rate cap),
         ``paging_restarts``, ``jobs_listed``, ``jobs_fetched``, ``jobs_skipped`` and ``skipped``
-        (``(job_id, reason)`` pairs: 404s in ``fetch_jobs``, listed jobs without ``created_at``,
+        (``(job_id, reason)`` pairs: listed jobs without ``created_at``,
         list items that are no job, as ``<list item N>``).
         """
         with self._lock:
@@ -545,24 +545,14 @@ class CloudglueClient:
 
     # ------------------------------------------------------------------------ one complete job
 
-    def fetch_job(self, job_id: str) -> Job:
-        """One job with every segment-entity page, chapters and shots; ``.raw`` is the complete
-        job dict. A job that is not completed comes back as the API sent it.
+    def fetch_job_json(self, job_id: str) -> JobJson:
+        """The complete job as JSON bytes (values exactly as the API sent them), joined from its
+        pages without parsing the segment entities: what the landing stores. A job that is not
+        completed comes back as the API sent it.
 
         Raises NotFoundError for 404 and InconsistentPagingError when the job keeps changing
-        between pages after ``max_paging_restarts`` fresh starts.
-        """
-        return Job.from_api(self.fetch_raw_job(job_id))
-
-    def fetch_raw_job(self, job_id: str) -> dict[str, Any]:
-        """``fetch_job(job_id).raw`` without building the models; raises like ``fetch_job``
-        (ValueError for a body without job_id)."""
-        return jsonio.loads(self.fetch_job_json(job_id).body)
-
-    def fetch_job_json(self, job_id: str) -> JobJson:
-        """The complete job as JSON bytes (``fetch_raw_job``'s document, values exactly as the
-        API sent them), joined from its pages without parsing the segment entities: what the
-        landing stores. Raises like ``fetch_job``.
+        between pages after ``max_paging_restarts`` fresh starts; ValueError for a body without
+        a string job_id.
 
         A job whose pages never add up to its ``total`` (an empty page before it, or more
         entities than it says) comes back as far as its pages went, after the fresh starts: the
@@ -673,33 +663,6 @@ class CloudglueClient:
         raise _PagesShort(f"pages held {received} segment entities; total is {total}", partial)
 
     # ------------------------------------------------------------------------------ many jobs
-
-    def fetch_jobs(self, job_ids: Iterable[str]) -> Iterator[Job]:
-        """Complete jobs, yielded as each finishes (not in input order).
-
-        Ids are taken from ``job_ids`` lazily so at most ``max_concurrency`` jobs are being
-        fetched or waiting to be yielded: memory follows the concurrency, not the day's size.
-        A 404 (job deleted since it was listed) is recorded in ``stats`` as skipped.
-        """
-        return self._fetch_many(self.fetch_job, job_ids)
-
-    def fetch_raw_jobs(self, job_ids: Iterable[str]) -> Iterator[dict[str, Any]]:
-        """``fetch_jobs`` yielding complete job dicts (``Job.raw``) without the models."""
-        return self._fetch_many(self.fetch_raw_job, job_ids)
-
-    def fetch_jobs_json(self, job_ids: Iterable[str]) -> Iterator[JobJson]:
-        """``fetch_jobs`` yielding each complete job as JSON bytes (see ``fetch_job_json``)."""
-        return self._fetch_many(self.fetch_job_json, job_ids)
-
-    def _fetch_many(self, fetch: Callable[[str], T], job_ids: Iterable[str]) -> Iterator[T]:
-        for job_id, outcome in self.fetch_each(fetch, job_ids):
-            if isinstance(outcome, NotFoundError):
-                log.warning("job %s was not found (deleted since listing?); skipped", job_id)
-                self.stats._skip(job_id, "not found (HTTP 404): deleted since listing?")
-            elif isinstance(outcome, Exception):
-                raise outcome
-            else:
-                yield outcome
 
     def fetch_each(
         self, fetch: Callable[[str], T], job_ids: Iterable[str]

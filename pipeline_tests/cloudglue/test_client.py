@@ -27,6 +27,7 @@ from pipeline.cloudglue.errors import (
     TransportError,
 )
 from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
+from pipeline_tests.cloudglue.fetching import complete, complete_all
 from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE, emulator_access_log
 
 FAST = {"backoff_base": 0.01, "backoff_max": 0.05, "retry_after_max": 0.05, "timeout": 5.0}
@@ -51,7 +52,7 @@ def everything(client: CloudglueClient, dataset: Dataset) -> dict[str, dict]:
     days = dataset.days()
     ids = [job.job_id for job in client.list_jobs(days[0], days[-1])]
     assert ids == dataset.job_ids()
-    return {job.job_id: dict(job.raw) for job in client.fetch_jobs(ids)}
+    return complete_all(client, ids)
 
 
 def ground_truth(dataset: Dataset) -> dict[str, dict]:
@@ -107,7 +108,7 @@ def test_list_jobs_filters_by_status(emulator, dataset):
     assert [j.job_id for j in failed] == [
         i for i in dataset.job_ids() if dataset.status(i) == "failed"
     ]
-    assert all(j.error for j in failed)
+    assert all(j.raw["error"] for j in failed)
 
 
 def test_bad_request_is_not_retried(emulator, dataset):
@@ -131,7 +132,7 @@ def test_every_job_reassembles_exactly(emulator, dataset, page_size):
 def test_thumbnails_are_included_when_asked(emulator, dataset):
     client = client_for(emulator, include_thumbnails=True, page_size=30)
     for job_id in dataset.job_ids()[:15]:
-        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id, include_thumbnails=True)
+        assert complete(client, job_id) == dataset.complete_job(job_id, include_thumbnails=True)
 
 
 def test_hostile_jobs_and_ids_reassemble_exactly():
@@ -140,19 +141,16 @@ def test_hostile_jobs_and_ids_reassemble_exactly():
         # page_size 2 splits the "duplicates" job's repeated entities across page boundaries.
         client = client_for(server, page_size=2)
         for job_id in dataset.hostile_job_ids():
-            job = client.fetch_job(job_id)
-            assert job.raw == dataset.complete_job(job_id), job_id
-        archived = client.fetch_job("hostile-archived")
-        assert any("unknown status" in issue for issue in archived.issues)
+            assert complete(client, job_id) == dataset.complete_job(job_id), job_id
 
 
 def test_unknown_status_set_live_is_tolerated(emulator, dataset):
     job_id = dataset.job_ids()[0]
     dataset.set_status(job_id, "archived")
-    job = client_for(emulator).fetch_job(job_id)
-    assert job.status == "archived"
-    assert job.raw == dataset.complete_job(job_id)
-    assert job.issues == ("unknown status 'archived'",)
+    client = client_for(emulator)
+    assert complete(client, job_id) == dataset.complete_job(job_id)
+    listed = {j.job_id: j for j in client.list_jobs(dataset.days()[0], dataset.days()[-1])}
+    assert listed[job_id].status == "archived" and not listed[job_id].is_completed
 
 
 # ----------------------------------------------------------------------------------- faults
@@ -211,7 +209,7 @@ def test_a_trickling_body_is_cut_at_the_request_deadline_and_retried(dataset):
     faults = FaultConfig(trickle=1.0, trickle_seconds=3.0)
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, page_size=25, timeout=2.0, request_deadline=0.3)
-        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
         trickled = server.stats.faults["trickle"]
     assert trickled >= 2
     assert client.stats.snapshot()["retries_by_cause"] == {"timeout": trickled}
@@ -222,7 +220,7 @@ def test_a_request_deadline_that_always_passes_fails_naming_it(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, max_retries=1, request_deadline=0.2)
         with pytest.raises(TransportError, match=r"within the 0\.2s deadline"):
-            client.fetch_job(dataset.job_ids()[0])
+            client.fetch_job_json(dataset.job_ids()[0])
 
 
 @pytest.mark.parametrize("concurrent_pages", [True, False])
@@ -272,7 +270,7 @@ def test_retry_after_is_honoured(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, retry_after_max=60)
         job_id = dataset.job_ids()[0]
-        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
     stats = client.stats.snapshot()
     assert stats["retries_by_cause"] == {"429": 1}
     assert stats["backoff_seconds"] == 1.0
@@ -283,7 +281,7 @@ def test_a_retryable_status_that_outlasts_the_retries_is_an_api_error(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, max_retries=2)
         with pytest.raises(ApiError, match=r"after 3 attempt\(s\): HTTP 50[023]") as info:
-            client.fetch_job(dataset.job_ids()[0])
+            client.fetch_job_json(dataset.job_ids()[0])
     assert info.value.status in (500, 502, 503)
     assert client.stats.snapshot()["requests"] == 3
 
@@ -293,7 +291,7 @@ def test_total_backoff_is_bounded(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, retry_after_max=60, max_total_backoff=5)
         with pytest.raises(ApiError, match="max_total_backoff=5s") as info:
-            client.fetch_job(dataset.job_ids()[0])
+            client.fetch_job_json(dataset.job_ids()[0])
     assert info.value.status == 429
     assert client.stats.snapshot()["backoff_seconds"] == 0
 
@@ -304,7 +302,7 @@ def test_an_unreadable_body_that_outlasts_the_retries_names_the_url(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, max_retries=1)
         with pytest.raises(TransportError) as info:
-            client.fetch_job(job_id)
+            client.fetch_job_json(job_id)
     message = str(info.value)
     assert f"{server.base_url}/extract/{job_id}?" in message
     assert "not valid JSON" in message
@@ -317,7 +315,7 @@ def test_a_total_that_keeps_changing_fails_naming_the_job(dataset):
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server:
         client = client_for(server, max_paging_restarts=2)
         with pytest.raises(InconsistentPagingError, match=big):
-            client.fetch_job(big)
+            client.fetch_job_json(big)
     assert client.stats.snapshot()["paging_restarts"] == 2
 
 
@@ -333,20 +331,16 @@ def test_wrong_key_is_an_auth_error_naming_the_variable(emulator, dataset):
     assert client.stats.snapshot()["requests"] == 1
 
 
-def test_a_job_deleted_after_listing_is_skipped_and_reported(emulator, dataset):
+def test_a_job_deleted_after_listing_is_one_not_found_among_the_fetched(emulator, dataset):
     client = client_for(emulator)
     days = dataset.days()
     ids = [j.job_id for j in client.list_jobs(days[0], days[-1])]
     gone = ids[5]
     dataset.delete_job(gone)
-    fetched = {job.job_id for job in client.fetch_jobs(ids)}
-    assert fetched == set(ids) - {gone}
-    stats = client.stats.snapshot()
-    assert stats["jobs_skipped"] == 1
-    assert stats["skipped"][0][0] == gone
-    assert "404" in stats["skipped"][0][1]
-    with pytest.raises(NotFoundError, match="404"):
-        client.fetch_job(gone)
+    outcomes = dict(client.fetch_each(client.fetch_job_json, ids))
+    assert set(outcomes) == set(ids)
+    assert isinstance(outcomes[gone], NotFoundError) and "404" in str(outcomes[gone])
+    assert all(outcomes[j].job_id == j for j in ids if j != gone)
 
 
 # ------------------------------------------------------------------------------- concurrency
@@ -363,7 +357,7 @@ def test_pages_of_one_big_job_are_fetched_concurrently_but_capped(dataset):
     big = max(dataset.job_ids(), key=lambda i: dataset.complete_job(i).get("total", 0))
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=20) as server:
         client = client_for(server, max_concurrency=3, page_size=10)
-        assert client.fetch_job(big).raw == dataset.complete_job(big)
+        assert complete(client, big) == dataset.complete_job(big)
         assert 1 < server.stats.max_in_flight <= 3
 
 
@@ -385,12 +379,12 @@ def test_pages_are_sequential_when_concurrent_pages_is_off(dataset):
     big = max(dataset.job_ids(), key=lambda i: dataset.complete_job(i).get("total", 0))
     with EmulatorServer(dataset, api_key=EMULATOR_API_KEY, latency_ms=5) as server:
         client = client_for(server, max_concurrency=3, page_size=10, concurrent_pages=False)
-        assert client.fetch_job(big).raw == dataset.complete_job(big)
+        assert complete(client, big) == dataset.complete_job(big)
         assert server.stats.max_in_flight == 1
         assert server.stats.requests > 30
 
 
-def test_fetch_jobs_pulls_ids_lazily(emulator, dataset):
+def test_fetch_each_pulls_ids_lazily(emulator, dataset):
     client = client_for(emulator, max_concurrency=3)
     pulled = 0
 
@@ -401,7 +395,7 @@ def test_fetch_jobs_pulls_ids_lazily(emulator, dataset):
             yield job_id
 
     yielded = 0
-    for _ in client.fetch_jobs(ids()):
+    for _ in client.fetch_each(client.fetch_job_json, ids()):
         yielded += 1
         assert pulled - yielded < 3
     assert yielded == pulled == len(dataset.job_ids())
@@ -420,7 +414,7 @@ def test_request_rate_cap_holds_at_the_server_from_the_first_second(dataset):
         with EmulatorServer(dataset, api_key=EMULATOR_API_KEY) as server:
             client = client_for(server, max_requests_per_second=rate, max_concurrency=4)
             ids = dataset.job_ids()[:14]
-            assert len(list(client.fetch_jobs(ids))) == len(ids)
+            assert len(complete_all(client, ids)) == len(ids)
             assert client.stats.snapshot()["requests"] > rate
             seen.append(server.stats.max_per_second)
         if seen[-1] == rate:
@@ -443,8 +437,8 @@ def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
         client = client_for(server, api_key=SECRET, max_retries=2)
         texts += [repr(client), repr(client._session), str(client.stats.snapshot())]
         for run in (
-            lambda: list(client.fetch_jobs(dataset.job_ids())),
-            lambda: client_for(server, api_key=SECRET + "x").fetch_job(dataset.job_ids()[0]),
+            lambda: complete_all(client, dataset.job_ids()),
+            lambda: client_for(server, api_key=SECRET + "x").fetch_job_json(dataset.job_ids()[0]),
         ):
             with pytest.raises((ApiError, TransportError, AuthError)) as info:
                 run()
@@ -453,16 +447,6 @@ def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
     assert {"pipeline.cloudglue", "urllib3.connectionpool"} <= {r.name for r in caplog.records}
     texts += [r.getMessage() for r in caplog.records]
     assert not [t for t in texts if SECRET in t]
-
-
-def test_fetch_raw_jobs_yields_the_complete_dicts_fetch_jobs_would(emulator, dataset):
-    client = client_for(emulator)
-    ids = dataset.job_ids()[:30]
-    raws = {raw["job_id"]: raw for raw in client.fetch_raw_jobs(ids)}
-    completed = [j for j in ids if dataset.status(j) == "completed"]
-    assert {j: raws[j] for j in completed} == {j: dataset.complete_job(j) for j in completed}
-    assert raws == {job.job_id: dict(job.raw) for job in client.fetch_jobs(ids)}
-    assert client.stats.snapshot()["jobs_fetched"] == 2 * len(ids)
 
 
 @pytest.mark.parametrize(("style", "seconds"), [("seconds", 1), ("http-date", 2)])
@@ -475,7 +459,7 @@ def test_a_real_retry_after_is_waited_out_over_http(dataset, style, seconds):
         EmulatorServer(dataset, api_key=EMULATOR_API_KEY, faults=faults) as server,
     ):
         client = client_for(server, retry_after_max=5.0)
-        assert client.fetch_job(job_id).raw == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
     first_page = [(t, s) for t, target, s in answers.rows if "offset=0" in target]
     assert [s for _, s in first_page] == [429, 200]
     # At least 1 s either way: an HTTP date has whole seconds, so the instant it names can be up

@@ -126,7 +126,7 @@ def test_the_client_lands_every_job_as_it_would_parse_it():
     ):
         ids = [job.job_id for job in client.list_jobs(dataset.days()[0], dataset.days()[-1])]
         completed = [j for j in ids if dataset.summary(j)["status"] == "completed"]
-        bodies = {job.job_id: job for job in client.fetch_jobs_json(completed)}
+        bodies = dict(client.fetch_each(client.fetch_job_json, completed))
     assert sorted(bodies) == sorted(completed)
     for job_id, job in bodies.items():
         truth = dataset.complete_job(job_id)

@@ -18,6 +18,7 @@ import pytest
 from pipeline.cloudglue.client import CloudglueClient, job_path
 from pipeline.cloudglue.errors import AuthError, NotFoundError
 from pipeline.emulator import EmulatorServer
+from pipeline_tests.cloudglue.fetching import complete
 from pipeline_tests.conftest import EMULATOR_API_KEY
 
 
@@ -105,9 +106,9 @@ def test_requests_on_the_wire(no_proxy_env, relay, dataset):
     job_id = _multi_page_job(dataset)
     path = urlsplit(relay.url + "/v1").path
     with CloudglueClient(EMULATOR_API_KEY, relay.url + "/v1", page_size=25) as client:
-        assert client.fetch_raw_job(job_id) == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
         with pytest.raises(NotFoundError):
-            client.fetch_raw_job("..")
+            client.fetch_job_json("..")
     first, *later, dots = [target for target, _headers in relay.seen]
     url = f"{path}{job_path(job_id)}?limit=25"
     assert first == f"{url}&offset=0&include_chapters=true&include_shots=true"
@@ -131,13 +132,13 @@ def test_an_http_proxy_from_the_environment_is_used_unless_no_proxy_says_otherwi
     job_id = _multi_page_job(dataset, pages=2)
     no_proxy_env.setenv("HTTP_PROXY", relay.url)
     with CloudglueClient(EMULATOR_API_KEY, emulator.base_url, page_size=25) as client:
-        assert client.fetch_raw_job(job_id) == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
     assert relay.seen and all(t.startswith(emulator.base_url) for t, _h in relay.seen)
 
     relay.seen.clear()
     no_proxy_env.setenv("NO_PROXY", "127.0.0.1")
     with CloudglueClient(EMULATOR_API_KEY, emulator.base_url, page_size=25) as client:
-        assert client.fetch_raw_job(job_id) == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
     assert relay.seen == []
 
 
@@ -146,7 +147,7 @@ def test_redirects_are_followed_and_the_key_never_goes_to_another_host(
 ):
     job_id = _multi_page_job(dataset, pages=2)
     with CloudglueClient(EMULATOR_API_KEY, relay.url + "/moved/v1", page_size=25) as client:
-        assert client.fetch_raw_job(job_id) == dataset.complete_job(job_id)
+        assert complete(client, job_id) == dataset.complete_job(job_id)
     assert any(t.startswith("/moved/") for t, _h in relay.seen)
     assert all(h["Authorization"] == f"Bearer {EMULATOR_API_KEY}" for _t, h in relay.seen)
 
@@ -157,7 +158,7 @@ def test_redirects_are_followed_and_the_key_never_goes_to_another_host(
             CloudglueClient(EMULATOR_API_KEY, relay.url + "/moved/v1", max_retries=0) as client,
             pytest.raises(AuthError),
         ):
-            client.fetch_raw_job(job_id)
+            client.fetch_job_json(job_id)
         assert elsewhere.seen and all("Authorization" not in h for _t, h in elsewhere.seen)
     finally:
         elsewhere.close()
