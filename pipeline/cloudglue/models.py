@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-# The fields the API documents for a job; the tables keep any other in extract_jobs.extra_json.
+# The fields the API documents for each object; the tables keep any other as JSON (extra_json).
 JOB_FIELDS = frozenset(
     {
         "job_id",
@@ -31,6 +31,12 @@ JOB_FIELDS = frozenset(
         "total_shots",
     }
 )
+
+
+DATA_FIELDS = frozenset({"entities", "segment_entities", "thumbnail_url"})
+SEGMENT_FIELDS = frozenset({"start_time", "end_time", "entities", "thumbnail_url"})
+CHAPTER_FIELDS = frozenset({"index", "start_time", "end_time", "description"})
+SHOT_FIELDS = frozenset({"index", "start_time", "end_time"})
 
 
 def created_at_ms(value: Any) -> int | None:
