@@ -2,10 +2,10 @@
 
 The emulator runs in its own process (``cloudglue-pipeline emulator --latency-ms 50``) so it does
 not share the client's GIL. Each run uses a fresh client to list one day and fetch every job in
-it completely (``list_jobs`` + ``fetch_job_json`` under ``fetch_each``, as the landing does); the table shows the median of ``--runs`` runs
-per concurrency. With a fixed latency, throughput should grow with concurrency until the
-client's or the emulator's CPU becomes the limit. Every run is checked against the dataset's
-segment-entity count, so a fast but wrong run cannot pass.
+it completely (``list_jobs``, then ``fetch_job_json`` under ``fetch_each`` as the landing does);
+the table shows the median of ``--runs`` runs per concurrency. With a fixed latency, throughput
+should grow with concurrency until the client's or the emulator's CPU becomes the limit. Every
+run is checked against the dataset's segment-entity count, so a fast but wrong run cannot pass.
 
     /tmp/venv0/bin/python bench/client_throughput.py [--jobs 150] [--concurrency 1 4 8 16]
 """

@@ -59,7 +59,9 @@ def child_build(data_dir: Path) -> dict[str, float]:
 
     from pipeline.storage.raw import RawStore
     from pipeline.storage.shards import ROW_GROUP_SIZE, fewer_gc_passes
-    from pipeline.tables.frames import TABLES, JobRows, make_accumulator, new_schema
+    from pipeline.tables.accumulators import make_accumulator
+    from pipeline.tables.catalog import TABLES, new_schema
+    from pipeline.tables.rows import JobRows
 
     store = RawStore(data_dir)
     listing = store.read_listing(B.DAY)

@@ -1,7 +1,7 @@
 """``write_day``: stream one day's jobs into every table's partition, replacing it atomically.
 
 Each table's rows are flushed to a new zstd Parquet file every chunk (see
-``pipeline.tables.frames.DEFAULT_MAX_ROWS``, 64 MiB of JSON text at most), so peak memory does
+``pipeline.tables.catalog.DEFAULT_MAX_ROWS``, 64 MiB of JSON text at most), so peak memory does
 not grow with the size of the day. Files go to a local staging dir (the store's); when every
 table is complete, each partition is committed whole (``Store.commit_partition``: a directory
 swap on a local disk, one PUT in a bucket). A failure (or a kill) before the commit leaves the
@@ -44,7 +44,7 @@ from pipeline.storage.shards import (
     write_shard,
 )
 from pipeline.storage.store import FileInfo, Store, open_store
-from pipeline.tables.frames import FIXED_COLUMNS, TABLES, new_schema
+from pipeline.tables.catalog import FIXED_COLUMNS, TABLES, new_schema
 
 # A day's staged bytes up to which its tables are committed at once: a bucket holds each object
 # in memory while it PUTs it, so a big day's go one after another.

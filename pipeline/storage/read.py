@@ -33,7 +33,8 @@ from pipeline.storage.layout import (
 from pipeline.storage.layout import TABLES as TABLES_ROOT
 from pipeline.storage.schema_store import load_schema
 from pipeline.storage.store import Store, open_store
-from pipeline.tables.frames import TABLES, to_pandas
+from pipeline.tables.build import to_pandas
+from pipeline.tables.catalog import TABLES
 
 
 def _conform(table: pa.Table, target: pa.Schema) -> pa.Table:

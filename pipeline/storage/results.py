@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 from pipeline.storage.layout import is_parquet
 from pipeline.storage.store import FileInfo, Store
-from pipeline.tables.frames import to_pandas
+from pipeline.tables.build import to_pandas
 
 PREVIEW_ROWS = 5
 _PREVIEW_CHARS = 200

@@ -15,7 +15,8 @@ import os
 
 from pipeline.storage.layout import schema_key
 from pipeline.storage.store import Store, open_store
-from pipeline.tables.frames import Register, new_schema, register_in_memory
+from pipeline.tables.accumulators import Register, register_in_memory
+from pipeline.tables.catalog import new_schema
 from pipeline.tables.schema import TableSchema
 
 

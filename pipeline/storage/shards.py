@@ -24,13 +24,9 @@ from pipeline.storage.layout import PARTITION_KEY
 from pipeline.storage.results import PREVIEW_ROWS, preview_rows, short_values
 from pipeline.storage.schema_store import persistent_register, writer_schema
 from pipeline.storage.store import Store, open_store
-from pipeline.tables.frames import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_MAX_ROWS,
-    TABLES,
-    JobRows,
-    make_accumulator,
-)
+from pipeline.tables.accumulators import make_accumulator
+from pipeline.tables.catalog import DEFAULT_MAX_BYTES, DEFAULT_MAX_ROWS, TABLES
+from pipeline.tables.rows import JobRows
 
 ROW_GROUP_SIZE = 128 * 1024
 

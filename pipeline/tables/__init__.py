@@ -1,14 +1,8 @@
-"""Flattening complete Cloudglue jobs into keyed pandas frames (pure functions)."""
+"""Complete Cloudglue jobs into the six tables, as Arrow or pandas (pure: dicts in, tables out)."""
 
+from pipeline.tables.build import build_frames, build_tables
+from pipeline.tables.catalog import FIXED_COLUMNS, TABLE_DESCRIPTIONS, TABLE_NAMES, TABLES
 from pipeline.tables.flatten import rebuild_entities
-from pipeline.tables.frames import (
-    FIXED_COLUMNS,
-    TABLE_DESCRIPTIONS,
-    TABLE_NAMES,
-    TABLES,
-    build_frames,
-    build_tables,
-)
 
 __all__ = [
     "FIXED_COLUMNS",

@@ -77,7 +77,9 @@ COLUMN_DESCRIPTIONS: dict[str, dict[str, str]] = {
         "value_type": "string, integer, number, boolean, null, or object/array (empty ones).",
         "value_json": "The leaf's exact JSON text.",
         "value_string": "The value when value_type is string.",
-        "value_number": "The value when value_type is integer or number.",
+        "value_number": "The value when value_type is integer or number (a double: integers "
+        "beyond 2**53 are rounded).",
+        "value_integer": "The value, exactly, when value_type is integer and it fits 64 bits.",
         "value_boolean": "The value when value_type is boolean.",
     },
 }

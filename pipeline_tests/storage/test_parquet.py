@@ -22,7 +22,8 @@ from pipeline.storage import write_day
 from pipeline.storage.atomic import exchange
 from pipeline.storage.schema_store import load_schema, persistent_register
 from pipeline.tables import TABLES
-from pipeline.tables.frames import JobRows, make_accumulator
+from pipeline.tables.accumulators import make_accumulator
+from pipeline.tables.rows import JobRows
 from pipeline_tests.tables.jobs import DAY1_MS, DAY2_MS, completed_job, segment, summary
 
 DAY1, DAY2 = dt.date(2026, 1, 1), dt.date(2026, 1, 2)

@@ -10,8 +10,9 @@ import pyarrow as pa
 import pytest
 
 from pipeline.tables import FIXED_COLUMNS, TABLES, build_frames, build_tables
+from pipeline.tables.accumulators import TableAccumulator
+from pipeline.tables.catalog import new_schema
 from pipeline.tables.flatten import MAX_FLATTEN_DEPTH
-from pipeline.tables.frames import TableAccumulator, new_schema
 from pipeline_tests.tables.jobs import DAY1_MS, completed_job, nested, segment, summary
 
 FETCHED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)

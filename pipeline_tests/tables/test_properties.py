@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from pipeline.tables import build_tables
 from pipeline.tables.flatten import MAX_FLATTEN_DEPTH, leaf_columns
-from pipeline.tables.frames import LEAF_COLUMN_TYPES, _unencodable, typed_leaf_arrays
+from pipeline.tables.leaf_arrays import LEAF_COLUMN_TYPES, _unencodable, typed_leaf_arrays
 from pipeline.tables.paths import parse_path, path_string
 from pipeline_tests.tables.jobs import completed_job, json_objects, json_values, keys, segment
 
