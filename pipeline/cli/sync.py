@@ -169,6 +169,7 @@ def _metadata_value(value: Any) -> Any:
 def _span_summaries(days: Sequence[dt.date], result: Any) -> dict[dt.date, DaySummary]:
     """Each day's summary from a ranged run's events: its materializations and check
     evaluations carry the day's partition; a day without them failed."""
+    from pipeline.defs import metadata as md
     from pipeline.defs.assets import RAW_ASSET
 
     summaries = {day: DaySummary(day=day, seconds=0.0, ok=False) for day in days}
@@ -177,18 +178,18 @@ def _span_summaries(days: Sequence[dt.date], result: Any) -> dict[dt.date, DaySu
         if summary is None:
             continue
         key = event.asset_key.to_user_string()
-        md = {k: _metadata_value(v) for k, v in event.materialization.metadata.items()}
+        values = {k: _metadata_value(v) for k, v in event.materialization.metadata.items()}
         if key == RAW_ASSET:
             summary.ok = True
-            summary.listed = int(md.get("jobs_listed", 0))
-            summary.by_status = dict(md.get("jobs_by_status") or {})
-            summary.fetched = int(md.get("jobs_fetched", 0))
-            summary.already_landed = int(md.get("jobs_already_landed", 0))
-            summary.skipped_jobs = list(md.get("skipped_jobs") or [])
-            summary.seconds = float(md.get("seconds", 0.0))
-            summary.unchanged = bool(md.get("unchanged", False))
+            summary.listed = int(values.get(md.JOBS_LISTED, 0))
+            summary.by_status = dict(values.get(md.JOBS_BY_STATUS) or {})
+            summary.fetched = int(values.get(md.JOBS_FETCHED, 0))
+            summary.already_landed = int(values.get(md.JOBS_ALREADY_LANDED, 0))
+            summary.skipped_jobs = list(values.get(md.SKIPPED_JOBS) or [])
+            summary.seconds = float(values.get(md.SECONDS, 0.0))
+            summary.unchanged = bool(values.get(md.UNCHANGED, False))
         elif key == "segment_entities":
-            summary.segment_rows = int(md.get("dagster/row_count", 0))
+            summary.segment_rows = int(values.get(md.ROW_COUNT, 0))
     for evaluation in result.get_asset_check_evaluations():
         summary = summaries.get(dt.date.fromisoformat(evaluation.partition))
         if summary is not None and not evaluation.passed:
@@ -258,13 +259,15 @@ def _first_line(text: str) -> str:
 def failure_causes(days: Sequence[dt.date], result: Any) -> dict[dt.date, str]:
     """One line per failed day of a run saying why, from its step failure event: the days the
     assets named (each with its cause), or every day of the run with the step's error."""
+    from pipeline.defs import metadata as md
+
     for event in result.all_events:
         if event.event_type_value != "STEP_FAILURE":
             continue
         data = event.step_failure_data
         user = data.user_failure_data
         if user is not None:
-            named = _metadata_value(user.metadata.get("failed_days")) if user.metadata else None
+            named = _metadata_value(user.metadata.get(md.FAILED_DAYS)) if user.metadata else None
             if isinstance(named, dict) and named:
                 return {dt.date.fromisoformat(day): cause for day, cause in named.items()}
             if user.description:

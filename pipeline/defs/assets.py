@@ -15,6 +15,7 @@ from typing import Any
 import dagster as dg
 
 from pipeline.cloudglue.errors import AuthError, ConfigError
+from pipeline.defs import metadata as md
 from pipeline.defs.checks import CHECK_SPECS, check_evaluations
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
@@ -151,7 +152,7 @@ def _materialize_days(
         raise dg.Failure(
             description=f"{len(failed)} of {len(days)} day(s) failed: "
             + "; ".join(causes.values()),
-            metadata={"failed_days": dg.MetadataValue.json(causes)},
+            metadata={md.FAILED_DAYS: dg.MetadataValue.json(causes)},
         )
 
 
@@ -201,17 +202,17 @@ def _day_events(
             asset_key=RAW_ASSET,
             partition=partition,
             metadata={
-                "path": dg.MetadataValue.path(RawStore(data_dir.root).describe_day(result.day)),
-                "jobs_listed": landing.listed,
-                "jobs_by_status": dict(sorted(landing.jobs_by_status.items())),
-                "jobs_fetched": landing.fetched,
-                "jobs_already_landed": landing.already_landed,
-                "jobs_skipped": len(landing.skipped),
-                "skipped_jobs": dg.MetadataValue.json(skipped_lines(landing.skipped)),
-                "jobs_pruned": landing.pruned,
-                "requests": landing.requests,
-                "unchanged": result.unchanged,
-                "seconds": round(result.seconds, 3),
+                md.PATH: dg.MetadataValue.path(RawStore(data_dir.root).describe_day(result.day)),
+                md.JOBS_LISTED: landing.listed,
+                md.JOBS_BY_STATUS: dict(sorted(landing.jobs_by_status.items())),
+                md.JOBS_FETCHED: landing.fetched,
+                md.JOBS_ALREADY_LANDED: landing.already_landed,
+                md.JOBS_SKIPPED: len(landing.skipped),
+                md.SKIPPED_JOBS: dg.MetadataValue.json(skipped_lines(landing.skipped)),
+                md.JOBS_PRUNED: landing.pruned,
+                md.REQUESTS: landing.requests,
+                md.UNCHANGED: result.unchanged,
+                md.SECONDS: round(result.seconds, 3),
             },
         )
     if result.built is not None:
@@ -221,12 +222,12 @@ def _day_events(
                 asset_key=name,
                 partition=partition,
                 metadata={
-                    "dagster/row_count": table.rows,
-                    "dagster/column_schema": _column_schema(name, table.schema),
-                    "path": dg.MetadataValue.path(str(table.path)),
-                    "jobs": result.built.jobs,
-                    "files": table.files,
-                    "preview": dg.MetadataValue.md(table.preview_markdown),
+                    md.ROW_COUNT: table.rows,
+                    md.COLUMN_SCHEMA: _column_schema(name, table.schema),
+                    md.PATH: dg.MetadataValue.path(str(table.path)),
+                    md.JOBS: result.built.jobs,
+                    md.FILES: table.files,
+                    md.PREVIEW: dg.MetadataValue.md(table.preview_markdown),
                 },
             )
         yield from check_evaluations(result.checks, result.day, checks, context.instance)
