@@ -67,7 +67,7 @@ def main() -> int:
     )
     try:
         with dg.DagsterInstance.get() as instance:
-            graph = defs.resolve_asset_graph()
+            graph = defs().resolve_asset_graph()
             keys = sorted(graph.materializable_asset_keys, key=str)
             backfill = PartitionBackfill.from_asset_partitions(
                 backfill_id="bench",

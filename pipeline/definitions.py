@@ -1,24 +1,29 @@
-"""The one Definitions object that Dagster loads (workspace.yaml points here)."""
+"""The code location's definitions, made when Dagster loads it (workspace.yaml, ``[tool.dg]`` and
+the image's code server name this module): settings such as CLOUDGLUE_START_DATE and
+CLOUDGLUE_DAYS_PER_RUN are read then, not when a module is imported."""
 
 import dagster as dg
 
-from pipeline.defs.assets import cloudglue_days
+from pipeline.defs.assets import days_asset
 from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.defs.schedules import previous_day_schedule
 from pipeline.defs.sensors import completed_jobs_sensor
 from pipeline.settings import API_KEY_ENV
 
-defs = dg.Definitions(
-    assets=[cloudglue_days],
-    # A run is one step (the multi-asset): run it in the run's own process rather than in a
-    # second one the multiprocess executor would start (a Python start-up, ~3-5 s, per run).
-    executor=dg.in_process_executor,
-    jobs=[cloudglue_daily_job],
-    schedules=[previous_day_schedule],
-    sensors=[completed_jobs_sensor],
-    resources={
-        "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV)),
-        "data_dir": DataDirResource(),
-    },
-)
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    return dg.Definitions(
+        assets=[days_asset()],
+        # A run is one step (the multi-asset): run it in the run's own process rather than in a
+        # second one the multiprocess executor would start (a Python start-up per run).
+        executor=dg.in_process_executor,
+        jobs=[cloudglue_daily_job],
+        schedules=[previous_day_schedule],
+        sensors=[completed_jobs_sensor],
+        resources={
+            "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV)),
+            "data_dir": DataDirResource(),
+        },
+    )

@@ -94,5 +94,3 @@ def days_per_run() -> int:
     """CLOUDGLUE_DAYS_PER_RUN, at least 1, else 92."""
     return max(1, int(os.environ.get(DAYS_PER_RUN_ENV) or DEFAULT_DAYS_PER_RUN))
 
-
-DAYS_PER_RUN = days_per_run()

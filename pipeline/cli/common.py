@@ -141,7 +141,7 @@ def partition_start() -> dt.date:
             f"{settings.START_DATE_ENV}={text!r} is not a date: set it as YYYY-MM-DD",
             code=2,
         ) from None
-    return daily_partitions.start.date()
+    return daily_partitions().start.date()
 
 
 def check_days(

@@ -64,7 +64,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="land UTC days of Cloudglue extract jobs as Parquet (default: yesterday and today)",
         description=(
             "Materialize the day partitions --from..--to (inclusive, UTC) through the Dagster "
-            f"assets, one run per {settings.DAYS_PER_RUN} days at most (days with nothing new "
+            f"assets, one run per {settings.days_per_run()} days at most (days with nothing new "
             "upstream need none), on the Dagster instance at DAGSTER_HOME (default "
             "./.dagster_home), so `make dev` shows the runs. Needs CLOUDGLUE_API_KEY. "
             "A day that fails does not stop the others. "
@@ -420,11 +420,11 @@ def sync_days(
     One listing of all the days first finds those with nothing new upstream since they were
     built: they need no run (a run costs Dagster's bookkeeping even then) and are reported
     unchanged, unless ``force``. The other days run in spans of consecutive days, at most
-    ``DAYS_PER_RUN`` per run. A failed day does not stop the others; every failed day's cause
-    is printed at the end, with the command that re-runs them (``rerun_flags`` kept). Ctrl-C
-    stops at once: the days committed stay, the run is canceled, and the command that resumes
-    is printed. Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it reaches Dagster
-    only as an EnvVar, never in the run config or the event log.
+    CLOUDGLUE_DAYS_PER_RUN days per run. A failed day does not stop the others; every failed
+    day's cause is printed at the end, with the command that re-runs them (``rerun_flags``
+    kept). Ctrl-C stops at once: the days committed stay, the run is canceled, and the command
+    that resumes is printed. Expects DAGSTER_HOME set and the key in CLOUDGLUE_API_KEY: it
+    reaches Dagster only as an EnvVar, never in the run config or the event log.
     """
     with _long_lived_objects():
         # What the probe and the runs import besides Dagster (pyarrow, numpy, ...).
@@ -451,7 +451,7 @@ def sync_days(
                         reporter.finish_day(summaries[day])
             # Dagster (about a second to import and open the instance) only once a day needs a run.
             run_span = _span_runner(stack, data_dir, options) if to_run else None
-            for span in run_spans(to_run, settings.DAYS_PER_RUN):
+            for span in run_spans(to_run, settings.days_per_run()):
                 assert run_span is not None
                 if reporter:
                     reporter.start_span(span[0], span[-1])

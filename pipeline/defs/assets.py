@@ -1,6 +1,6 @@
 """The raw landing and the six tables built from it: one multi-asset, one UTC day per partition.
 
-A run covers a range of days (``DAYS_PER_RUN`` at most, see the backfill policy) and calls
+A run covers a range of days (CLOUDGLUE_DAYS_PER_RUN at most: the backfill policy) and calls
 ``pipeline.sync.sync_range`` once for all of them. Each day is recorded as a one-day run would
 record it: an ``AssetMaterialization`` per asset with the day's own metadata and an
 ``AssetCheckEvaluation`` per check, both on the day's partition, emitted as the day commits. A
@@ -16,12 +16,12 @@ import dagster as dg
 
 from pipeline.cloudglue.errors import AuthError, ConfigError
 from pipeline.defs import metadata as md
-from pipeline.defs.checks import CHECK_SPECS, check_evaluations
+from pipeline.defs.checks import check_evaluations, check_specs
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.progress import current_reporter
 from pipeline.quality import check_day
-from pipeline.settings import DAYS_PER_RUN
+from pipeline.settings import days_per_run
 from pipeline.storage.raw import RawStore
 from pipeline.sync import DayResult, RangeStats, build_day, sync_range
 from pipeline.tables import TABLE_DESCRIPTIONS, TABLE_NAMES
@@ -35,9 +35,6 @@ RAW_ASSET = "raw_extract_jobs"
 RETRY_POLICY = dg.RetryPolicy(
     max_retries=2, delay=60, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
 )
-# A run takes up to DAYS_PER_RUN days: a backfill of a year is a few runs, each one listing of
-# its range and one pool of requests, while each day still shows on its own partition.
-BACKFILL_POLICY = dg.BackfillPolicy.multi_run(max_partitions_per_run=DAYS_PER_RUN)
 # Runs that call the API share one pool, so a backfill's runs do not multiply our rate.
 API_POOL = "cloudglue_api"
 # Who launched a run, for a person reading the run list: `cloudglue-pipeline sync` tags its
@@ -46,14 +43,23 @@ LAUNCHED_BY_TAG = "cloudglue/launched_by"
 LAUNCHED_BY_CLI = "cli"
 
 
-def days_asset(retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.AssetsDefinition:
-    """The multi-asset of the landing and the six tables, with ``retry_policy`` on its step.
+def days_asset(
+    retry_policy: dg.RetryPolicy | None = RETRY_POLICY,
+    partitions_def: dg.DailyPartitionsDefinition | None = None,
+) -> dg.AssetsDefinition:
+    """The multi-asset of the landing and the six tables, with ``retry_policy`` on its step, on
+    ``partitions_def`` (else the daily partitions as CLOUDGLUE_START_DATE says now).
+
+    A run takes up to CLOUDGLUE_DAYS_PER_RUN days (read now): a backfill of a year is a few runs,
+    each one listing of its range and one pool of requests, while each day still shows on its own
+    partition.
 
     The CLI's runs take none: a retry waits minutes for an outage to pass while a person waits
     (the client has already retried each request), and Dagster retries an interrupted step too,
     so Ctrl-C would not stop the run. (The executor's ``retries: disabled`` would do the same,
     but in-process runs ignore executor config.)
     """
+    partitions = partitions_def or daily_partitions()
 
     @dg.multi_asset(
         specs=[
@@ -61,7 +67,7 @@ def days_asset(retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.AssetsD
                 RAW_ASSET,
                 group_name=GROUP,
                 kinds={"python", "json"},
-                partitions_def=daily_partitions,
+                partitions_def=partitions,
                 skippable=True,
                 description=(
                     "Every extract job created on the day, as listed by the Cloudglue API, and "
@@ -77,17 +83,17 @@ def days_asset(retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.AssetsD
                     group_name=GROUP,
                     description=TABLE_DESCRIPTIONS[name],
                     kinds={"parquet", "duckdb"},
-                    partitions_def=daily_partitions,
+                    partitions_def=partitions,
                     skippable=True,
                 )
                 for name in TABLE_NAMES
             ),
         ],
-        check_specs=CHECK_SPECS,
-        partitions_def=daily_partitions,
+        check_specs=check_specs(partitions),
+        partitions_def=partitions,
         can_subset=True,
         retry_policy=retry_policy,
-        backfill_policy=BACKFILL_POLICY,
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run()),
         pool=API_POOL,
     )
     def cloudglue_days(
@@ -100,9 +106,6 @@ def days_asset(retry_policy: dg.RetryPolicy | None = RETRY_POLICY) -> dg.AssetsD
         yield from _materialize_days(context, cloudglue, data_dir)
 
     return cloudglue_days
-
-
-cloudglue_days = days_asset()
 
 
 def _materialize_days(

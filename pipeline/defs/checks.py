@@ -10,23 +10,26 @@ from dagster._core.definitions.asset_checks.asset_check_evaluation import (
     AssetCheckEvaluationTargetMaterializationData,
 )
 
-from pipeline.defs.partitions import daily_partitions
 from pipeline.quality import CHECKS, CheckOutcome
 
-# Partitioned check specs are a Dagster preview (1.13): without them a ranged run's evaluations
-# cannot each land on their day. The preview note is for us, not for every process that loads
-# the definitions (the webserver, the daemon, each run).
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore", dg.PreviewWarning)
-    CHECK_SPECS = [
-        dg.AssetCheckSpec(
-            check.name,
-            asset=check.table,
-            description=check.description,
-            partitions_def=daily_partitions,
-        )
-        for check in CHECKS
-    ]
+
+def check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSpec]:
+    """Every registered check as a Dagster spec on ``partitions_def``.
+
+    Partitioned check specs are a Dagster preview (1.13): without them a ranged run's evaluations
+    cannot each land on their day. The preview note is for us, not for every process that loads
+    the definitions (the webserver, the daemon, each run)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.PreviewWarning)
+        return [
+            dg.AssetCheckSpec(
+                check.name,
+                asset=check.table,
+                description=check.description,
+                partitions_def=partitions_def,
+            )
+            for check in CHECKS
+        ]
 
 
 def check_evaluations(

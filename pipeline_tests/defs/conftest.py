@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.defs.assets import cloudglue_days
+from pipeline.defs.assets import days_asset
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import EmulatorServer
 from pipeline_tests.conftest import EMULATOR_API_KEY
@@ -50,7 +50,7 @@ def materialize_day(
 ) -> Callable[[dt.date], dg.ExecuteInProcessResult]:
     def run(day: dt.date) -> dg.ExecuteInProcessResult:
         return dg.materialize(
-            [cloudglue_days],
+            [days_asset()],
             partition_key=day.isoformat(),
             instance=dagster_instance,
             resources=resources,

@@ -104,11 +104,11 @@ def test_rematerializing_a_day_follows_upstream_and_never_refetches(
 def test_a_wrong_key_fails_at_once_with_a_clear_cause(emulator, data_dir, dagster_instance):
     import dagster as dg
 
-    from pipeline.defs.assets import cloudglue_days
+    from pipeline.defs.assets import days_asset
     from pipeline.defs.resources import CloudglueResource, DataDirResource
 
     result = dg.materialize(
-        [cloudglue_days],
+        [days_asset()],
         partition_key="2026-01-15",
         instance=dagster_instance,
         resources={

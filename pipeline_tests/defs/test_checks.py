@@ -5,7 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from pipeline.defs.checks import CHECK_SPECS
+from pipeline.defs.checks import check_specs
+from pipeline.defs.partitions import daily_partitions
 from pipeline.quality import CHECKS, check_day
 from pipeline.storage.layout import job_key
 from pipeline.storage.raw import RawStore
@@ -45,7 +46,7 @@ def test_checks_pass_on_a_good_day_and_fail_on_duplicated_and_bad_rows(
 
     outcomes = _outcomes(data_dir, day)
     # Each check is described once: the outcome says what the Dagster spec says.
-    specs = {(s.asset_key.path[-1], s.name): s.description for s in CHECK_SPECS}
+    specs = {(s.asset_key.path[-1], s.name): s.description for s in check_specs(daily_partitions())}
     assert specs == {(c.table, c.name): c.description for c in CHECKS}
     assert {key: o.description for key, o in outcomes.items()} == specs
     assert not outcomes[("segment_entities", "job_segment_index_unique")].passed

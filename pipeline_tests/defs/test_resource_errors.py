@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from pipeline.defs.assets import cloudglue_days
+from pipeline.defs.assets import days_asset
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.settings import BASE_URL_ENV
 
@@ -42,7 +42,7 @@ def test_a_malformed_base_url_fails_the_run_naming_where_it_was_set(
     if env is not None:
         monkeypatch.setenv(BASE_URL_ENV, env)
     result = dg.materialize(
-        [cloudglue_days],
+        [days_asset()],
         partition_key="2026-01-15",
         instance=dagster_instance,
         resources={

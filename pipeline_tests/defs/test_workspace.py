@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,11 +30,28 @@ def test_dagster_definitions_validate_through_the_workspace(tmp_path):
     assert "cloudglue_pipeline" in done.stdout + done.stderr
 
 
+@pytest.mark.slow
+def test_dg_check_defs_loads_the_project(tmp_path):
+    """The dg project of pyproject's ``[tool.dg]`` loads (as ``dg check defs`` in CI would)."""
+    venv = Path(sys.executable).parent.parent
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(venv)}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
 def test_loading_the_definitions_warns_nothing():
     """`dagster dev` logs each warning of every process that loads the definitions (webserver,
     daemon, each run): loading them warns nothing."""
     done = subprocess.run(
-        [sys.executable, "-W", "always", "-c", "import pipeline.definitions"],
+        [sys.executable, "-W", "always", "-c", "from pipeline.definitions import defs; defs()"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -46,7 +64,7 @@ def test_loading_the_definitions_warns_nothing():
 def test_definitions_hold_the_assets_checks_sensor_and_schedule():
     from pipeline.definitions import defs
 
-    repo = defs.get_repository_def()
+    repo = defs().get_repository_def()
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     assert keys == {
         "raw_extract_jobs",
@@ -85,7 +103,7 @@ def test_the_readme_launchpad_config_runs_the_daily_job(
     monkeypatch.setenv("CLOUDGLUE_DATA_DIR", str(tmp_path / "data"))
     day = dataset.days()[-1]
     started = time.monotonic()
-    result = defs.resolve_job_def("cloudglue_daily_job").execute_in_process(
+    result = defs().resolve_job_def("cloudglue_daily_job").execute_in_process(
         partition_key=day.isoformat(), instance=dagster_instance, run_config=run_config
     )
     elapsed = time.monotonic() - started
@@ -96,3 +114,19 @@ def test_the_readme_launchpad_config_runs_the_daily_job(
     assert requests > settings["max_concurrency"] + rate
     assert elapsed >= (requests - settings["max_concurrency"]) / rate
     assert any((tmp_path / "data" / "tables" / "segment_entities").glob("*/*.parquet"))
+
+
+def test_settings_are_read_when_the_definitions_load_not_at_import(monkeypatch):
+    """CLOUDGLUE_START_DATE and CLOUDGLUE_DAYS_PER_RUN set after the import still take effect:
+    Dagster calls ``defs`` when it loads the code location."""
+    from pipeline.definitions import defs
+
+    monkeypatch.setenv("CLOUDGLUE_START_DATE", "2026-03-01")
+    monkeypatch.setenv("CLOUDGLUE_DAYS_PER_RUN", "7")
+    graph = defs().resolve_asset_graph()
+    node = graph.get(dg.AssetKey("segment_entities"))
+    assert node.partitions_def.get_first_partition_key() == "2026-03-01"
+    assert node.backfill_policy.max_partitions_per_run == 7
+    monkeypatch.setenv("CLOUDGLUE_START_DATE", "2026-04-01")
+    later = defs().resolve_asset_graph().get(dg.AssetKey("segment_entities"))
+    assert later.partitions_def.get_first_partition_key() == "2026-04-01"
