@@ -14,12 +14,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.slow
-def test_dagster_definitions_validate_through_the_workspace(tmp_path):
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "CLOUDGLUE_API_KEY": "unused"}
-    dagster = Path(sys.executable).with_name("dagster")
+def _run_in_repo(tool: str, *args: str, tmp_path: Path) -> str:
+    """``tool`` (next to this Python) run from the repository root; its output, once it passed."""
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path),
+        "CLOUDGLUE_API_KEY": "unused",
+        "VIRTUAL_ENV": str(Path(sys.executable).parent.parent),
+    }
     done = subprocess.run(
-        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        [str(Path(sys.executable).with_name(tool)), *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -27,24 +31,22 @@ def test_dagster_definitions_validate_through_the_workspace(tmp_path):
         timeout=240,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "cloudglue_pipeline" in done.stdout + done.stderr
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_dagster_definitions_validate_through_the_workspace(tmp_path):
+    output = _run_in_repo(
+        "dagster", "definitions", "validate", "-w", "workspace.yaml", tmp_path=tmp_path
+    )
+    assert "cloudglue_pipeline" in output
 
 
 @pytest.mark.slow
 def test_dg_check_defs_loads_the_project(tmp_path):
-    """The dg project of pyproject's ``[tool.dg]`` loads (as ``dg check defs`` in CI would)."""
-    venv = Path(sys.executable).parent.parent
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path), "VIRTUAL_ENV": str(venv)}
-    done = subprocess.run(
-        [str(Path(sys.executable).with_name("dg")), "check", "defs"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "All definitions loaded successfully" in done.stdout + done.stderr
+    """The dg project of pyproject's ``[tool.dg]`` loads (as ``dg check defs`` does)."""
+    output = _run_in_repo("dg", "check", "defs", tmp_path=tmp_path)
+    assert "All definitions loaded successfully" in output
 
 
 def test_loading_the_definitions_warns_nothing():
@@ -103,8 +105,12 @@ def test_the_readme_launchpad_config_runs_the_daily_job(
     monkeypatch.setenv("CLOUDGLUE_DATA_DIR", str(tmp_path / "data"))
     day = dataset.days()[-1]
     started = time.monotonic()
-    result = defs().resolve_job_def("cloudglue_daily_job").execute_in_process(
-        partition_key=day.isoformat(), instance=dagster_instance, run_config=run_config
+    result = (
+        defs()
+        .resolve_job_def("cloudglue_daily_job")
+        .execute_in_process(
+            partition_key=day.isoformat(), instance=dagster_instance, run_config=run_config
+        )
     )
     elapsed = time.monotonic() - started
     assert result.success
