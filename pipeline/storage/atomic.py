@@ -150,6 +150,31 @@ def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool
             fsync_dir(path.parent)
 
 
+def create_file(path: Path, data: bytes, tmp_dir: Path) -> bool:
+    """Give ``path`` the content ``data`` only if it does not exist: True when this call did.
+
+    The content is synced under a temp name, then hard-linked to ``path`` (``link`` fails on an
+    existing name, atomically), and the directory synced: a reader or a crash never sees a
+    partial file, and of two creators exactly one wins."""
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+    with naming_full_device(path):
+        tmp_dir.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        return True
+
+
 def scratch_write(path: Path, data: bytes) -> None:
     """Write a scratch file (nothing lost if a crash loses it) so that it appears whole."""
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
