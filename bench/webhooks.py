@@ -16,6 +16,8 @@ hourly safety-net poll requests after webhooks ran the day), a summary lookup (e
 ``created_at``). Polling: 12 ticks + a run per completion; webhooks: 1 tick + a run per event
 + 1 no-op run (+ a lookup per event when the payload lacks ``created_at``).
 
+**Receiver answer time**: client-side, from sending a delivery to its 200, with a local data dir.
+
     .venv/bin/python bench/webhooks.py [--trials 3] [--short-interval 5] [--latency-ms 50]
 """
 
@@ -32,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -100,6 +103,55 @@ def requests_per_hour() -> None:
     print(f"  polling every 5 min         {polling:7.1f}  (sensor {3600 / 300 * tick:.0f})")
     print(f"  webhooks + hourly poll      {hooks:7.1f}  (sensor {tick + noop:.0f})")
     print(f"  webhooks, no created_at     {hooks + events * lookup:7.1f}")
+
+
+def receiver_answer_times() -> None:
+    """Client-side seconds from sending a delivery to its answer, local data dir: one sender,
+    then 1,000 deliveries (500 events, each twice) from 16 senders at once."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from pipeline.settings import WEBHOOK_SECRET_HEADER
+    from pipeline.webhooks import WebhookReceiver
+
+    data_dir = Path(tempfile.mkdtemp(prefix="bench-webhooks-receiver-"))
+    secret = "bench-secret"
+    try:
+        with WebhookReceiver(data_dir, secret, port=0) as receiver:
+            local = threading.local()
+
+            def send(body: dict) -> float:
+                if not hasattr(local, "session"):
+                    local.session = requests.Session()
+                started = time.perf_counter()
+                r = local.session.post(
+                    receiver.url, json=body, headers={WEBHOOK_SECRET_HEADER: secret}, timeout=30
+                )
+                assert r.status_code == 200, r.status_code
+                return time.perf_counter() - started
+
+            def body(n: int) -> dict:
+                return {
+                    "event_id": str(uuid.uuid4()),
+                    "event_type": "extract.job.completed",
+                    "payload": {"job_id": f"job-{n}", "created_at": 1_767_225_600_000 + n},
+                }
+
+            for label, senders, bodies in (
+                ("1 sender, 200 deliveries", 1, [body(n) for n in range(200)]),
+                ("16 senders, 1,000 deliveries", 16, [body(n) for n in range(500)] * 2),
+            ):
+                with ThreadPoolExecutor(senders) as pool:
+                    times = sorted(pool.map(send, bodies))
+                p50, p99 = times[len(times) // 2], times[int(len(times) * 0.99)]
+                print(
+                    f"  {label}: p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+                    f"max {times[-1] * 1000:.1f} ms"
+                )
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _wait(what: str, test, timeout: float = 300.0, step: float = 0.1):
@@ -184,23 +236,37 @@ def latency(interval: int | None, trials: int, latency_ms: float) -> list[tuple[
         for trial, job_id in enumerate(_pending(dataset)[: trials + 1]):
             time.sleep(rng.uniform(0, interval or 30))
             logged_before = len(log.read_new(None)[0])
+            wall_started = time.time()
             started = time.monotonic()
             dataset.set_status(job_id, "completed")
             _wait("the event", lambda n=logged_before: len(log.read_new(None)[0]) > n, step=0.01)
             logged = time.monotonic() - started
             day = _day(dataset, job_id)
+            expected = len(dataset.complete_job(job_id)["data"]["segment_entities"])
+            # A job of 0 segment entities is landed once extract_jobs says completed.
+            table = "segment_entities" if expected else "extract_jobs"
 
-            def landed(job_id=job_id, day=day) -> bool:
+            def landed(job_id=job_id, day=day, expected=expected, table=table) -> bool:
                 try:
-                    rows = pipeline.read_table("segment_entities", data, days=[day])
+                    rows = pipeline.read_table(table, data, days=[day])
                 except (FileNotFoundError, OSError):
                     return False
-                return bool((rows["job_id"] == job_id).any())
+                mine = rows[rows["job_id"] == job_id]
+                if not expected:
+                    return mine["status"].tolist() == ["completed"]
+                return len(mine) == expected
 
-            _wait("the rows", landed, step=0.25)
+            try:
+                _wait("the rows", landed, step=0.25)
+            except SystemExit:
+                _diagnose(home, root / "daemon.log")
+                raise
             if trial:
                 results.append((logged, time.monotonic() - started))
-                print(f"  trial {trial}: event logged {logged:.2f} s, rows {results[-1][1]:.1f} s")
+                print(
+                    f"  trial {trial}: event logged {logged:.2f} s, rows {results[-1][1]:.1f} s "
+                    f"({_run_steps(home, wall_started)})"
+                )
         client.close()
         return results
     finally:
@@ -212,6 +278,31 @@ def latency(interval: int | None, trials: int, latency_ms: float) -> list[tuple[
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _run_steps(home: Path, since: float) -> str:
+    """When the latest run was created (the sensor's tick), started (dequeued and launched) and
+    ended, in seconds after ``since``."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        (record,) = instance.get_run_records(limit=1)
+    created = record.create_timestamp.timestamp() - since
+    begun = (record.start_time or since) - since
+    ended = (record.end_time or since) - since
+    return f"run requested {created:.1f} s, started {begun:.1f} s, ended {ended:.1f} s"
+
+
+def _diagnose(home: Path, daemon_log: Path) -> None:
+    """What the daemon did: the sensor's ticks, the runs and the end of its log."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(home)
+    with dg.DagsterInstance.get() as instance:
+        for run in instance.get_runs(limit=10):
+            print(f"  run {run.run_id[:8]} {run.status.value} {dict(run.tags)}")
+    print(daemon_log.read_text(errors="replace")[-4000:])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -220,6 +311,8 @@ def main() -> int:
     parser.add_argument("--skip-latency", action="store_true")
     args = parser.parse_args()
     requests_per_hour()
+    print("receiver answer time (local data dir):")
+    receiver_answer_times()
     if args.skip_latency:
         return 0
     for label, interval in (
