@@ -9,6 +9,7 @@ from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.defs.schedules import previous_day_schedule
 from pipeline.defs.sensors import completed_jobs_sensor
+from pipeline.defs.webhook_sensor import webhook_events_sensor
 from pipeline.settings import API_KEY_ENV
 
 
@@ -21,7 +22,7 @@ def defs() -> dg.Definitions:
         executor=dg.in_process_executor,
         jobs=[cloudglue_daily_job],
         schedules=[previous_day_schedule],
-        sensors=[completed_jobs_sensor],
+        sensors=[completed_jobs_sensor, webhook_events_sensor],
         resources={
             "cloudglue": CloudglueResource(api_key=dg.EnvVar(API_KEY_ENV)),
             "data_dir": DataDirResource(),

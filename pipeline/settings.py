@@ -94,3 +94,45 @@ def days_per_run() -> int:
     """CLOUDGLUE_DAYS_PER_RUN, at least 1, else 92."""
     return max(1, int(os.environ.get(DAYS_PER_RUN_ENV) or DEFAULT_DAYS_PER_RUN))
 
+
+# Webhooks (pipeline/webhooks/, pipeline/defs/webhook_sensor.py). The receiver checks each
+# delivery's X-Cloudglue-Webhook-Secret against CLOUDGLUE_WEBHOOK_SECRET (the secret Cloudglue
+# gave the webhook when it was registered).
+WEBHOOK_SECRET_ENV = "CLOUDGLUE_WEBHOOK_SECRET"
+WEBHOOK_SECRET_HEADER = "X-Cloudglue-Webhook-Secret"
+# Events the receiver keeps and `webhooks register` subscribes to: those that change a day's
+# tables once a job is done (processing changes nothing the tables hold for long).
+WEBHOOK_EVENTS = ("extract.job.completed", "extract.job.failed")
+# A delivery's body is an event of a job's summary: bigger bodies are refused (413) unread.
+WEBHOOK_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_WEBHOOK_HOST = "127.0.0.1"
+DEFAULT_WEBHOOK_PORT = 8766
+# The event sensor's interval: Dagster's default sensor interval unless set (read when the
+# definitions load).
+WEBHOOK_SENSOR_SECONDS_ENV = "CLOUDGLUE_WEBHOOK_SENSOR_SECONDS"
+DEFAULT_WEBHOOK_SENSOR_SECONDS = 30
+# CLOUDGLUE_WEBHOOKS=on says webhooks drive the runs: the polling sensor then only backs them
+# up, once an hour instead of every 5 minutes (read when the definitions load).
+WEBHOOKS_ENV = "CLOUDGLUE_WEBHOOKS"
+POLL_SECONDS = 300
+POLL_SECONDS_WITH_WEBHOOKS = 3600
+
+
+def webhook_secret() -> str | None:
+    """CLOUDGLUE_WEBHOOK_SECRET, None when unset or empty."""
+    return os.environ.get(WEBHOOK_SECRET_ENV) or None
+
+
+def webhook_sensor_seconds() -> int:
+    """CLOUDGLUE_WEBHOOK_SENSOR_SECONDS, at least 1, else 30."""
+    return max(1, int(os.environ.get(WEBHOOK_SENSOR_SECONDS_ENV) or DEFAULT_WEBHOOK_SENSOR_SECONDS))
+
+
+def webhooks_on() -> bool:
+    """Whether CLOUDGLUE_WEBHOOKS says webhooks drive the runs (on, true, 1, yes)."""
+    return os.environ.get(WEBHOOKS_ENV, "").strip().lower() in ("on", "true", "1", "yes")
+
+
+def poll_seconds() -> int:
+    """The polling sensor's interval: hourly as a safety net when webhooks are on."""
+    return POLL_SECONDS_WITH_WEBHOOKS if webhooks_on() else POLL_SECONDS

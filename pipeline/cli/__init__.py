@@ -12,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from pipeline.cli import demo, dev, emulator, query, status, sync
+from pipeline.cli import demo, dev, emulator, query, status, sync, webhooks
 from pipeline.cli.api_options import ApiOptions
 from pipeline.cli.common import check_days, ensure_dagster_home
 from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Land Cloudglue extraction results as partitioned Parquet.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (sync, status, demo, query, dev, emulator):
+    for command in (sync, status, demo, query, dev, emulator, webhooks):
         command.add_parser(subparsers)
     return parser
 

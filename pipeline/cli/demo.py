@@ -66,6 +66,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir", metavar="DIR", help=f"output directory (default ./{DEMO_DATA_DIR})"
     )
+    p.add_argument(
+        "--webhooks",
+        action="store_true",
+        help="then complete a job in the emulator and show it reach the tables by its webhook",
+    )
     p.set_defaults(func=_run)
 
 
@@ -104,8 +109,13 @@ def _run(args: argparse.Namespace) -> int:
         flush=True,
     )
     with EmulatorServer(dataset, api_key=DEMO_API_KEY) as server:
-        synced = sync_days(days, data_dir, ApiOptions(base_url=server.base_url, max_retries=1))
-    if not synced.ok:
+        options = ApiOptions(base_url=server.base_url, max_retries=1)
+        ok = sync_days(days, data_dir, options).ok
+        if ok and args.webhooks:
+            from pipeline.cli.webhook_demo import show_webhooks
+
+            ok = show_webhooks(server, data_dir, options)
+    if not ok:
         return 1
     con = connect(data_dir)
     from pipeline.tables import TABLE_NAMES

@@ -40,6 +40,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--hostile", action="store_true", help="add jobs that break the spec")
     p.add_argument(
+        "--complete-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="complete every pending or processing job over SECONDS after start, one at a time "
+        "(webhooks registered at /v1/webhooks get the events)",
+    )
+    p.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -57,6 +65,9 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    if args.complete_after is not None and not args.complete_after > 0:
+        print("error: --complete-after must be a number of seconds > 0", file=sys.stderr)
+        return 2
     dataset = Dataset(
         seed=args.seed,
         jobs=args.jobs,
@@ -73,6 +84,7 @@ def _run(args: argparse.Namespace) -> int:
         port=args.port,
         faults=faults,
         latency_ms=args.latency_ms,
+        complete_after=args.complete_after,
     )
     print(server.base_url, flush=True)
     try:

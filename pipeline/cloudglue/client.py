@@ -694,6 +694,91 @@ class CloudglueClient:
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
 
+    # ------------------------------------------------------------------- webhooks, job summary
+
+    def job_summary(self, job_id: str) -> dict[str, Any]:
+        """A job's listing object (``status``, ``created_at``, ...) from one small request:
+        its first page of at most one segment entity, without the paging keys and ``data``.
+        Raises NotFoundError for 404."""
+        body = self._get(f"{self.base_url}{job_path(job_id)}?limit=1&offset=0")
+        for name in ("data", "total", "limit", "offset"):
+            body.pop(name, None)
+        return body
+
+    def list_webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook of the account (``GET /webhooks``, all pages), oldest first."""
+        hooks: list[dict[str, Any]] = []
+        while True:
+            query = urlencode({"limit": MAX_PAGE_SIZE, "offset": len(hooks), "sort": "asc"})
+            page = self._get(f"{self.base_url}/webhooks?{query}")
+            items = page.get("data")
+            if not isinstance(items, list):
+                raise ApiError(
+                    "GET /webhooks answered without a data list", status=200, url=self.base_url
+                )
+            hooks += items
+            if not items or len(hooks) >= int(page.get("total") or 0):
+                return hooks
+
+    def create_webhook(
+        self, endpoint: str, events: Iterable[str], description: str | None = None
+    ) -> dict[str, Any]:
+        """``POST /webhooks``: the created webhook, its ``webhook_secret`` included."""
+        body: dict[str, Any] = {"endpoint": endpoint, "subscribed_events": list(events)}
+        if description is not None:
+            body["description"] = description
+        return self._write("POST", "/webhooks", body)
+
+    def update_webhook(self, webhook_id: str, **fields: Any) -> dict[str, Any]:
+        """``PUT /webhooks/{id}`` with ``fields`` (endpoint, subscribed_events, description,
+        active): the updated webhook."""
+        return self._write("PUT", "/webhooks/" + quote(webhook_id, safe=""), fields)
+
+    def delete_webhook(self, webhook_id: str) -> dict[str, Any]:
+        """``DELETE /webhooks/{id}``; NotFoundError when there is no such webhook."""
+        return self._write("DELETE", "/webhooks/" + quote(webhook_id, safe=""), None)
+
+    def _write(self, method: str, path: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        """One request that changes something: sent once (never retried, so never applied
+        twice), its answer read as ``_get``'s are."""
+        url = self.base_url + path
+        shown = f"{method} {url}"
+        headers = dict(self._session.headers)
+        payload = None
+        if body is not None:
+            payload = jsonio.dumps(body)
+            headers["Content-Type"] = "application/json"
+        with self._slots:
+            try:
+                response = self._session.manager.urlopen(
+                    method,
+                    url,
+                    body=payload,
+                    headers=headers,
+                    retries=urllib3.Retry(total=None, connect=0, read=False, status=0, redirect=0),
+                    redirect=False,
+                    timeout=self._timeouts,
+                    preload_content=True,
+                )
+            except (HTTPError, OSError) as exc:
+                raise TransportError(
+                    f"{shown}: {type(exc).__name__}", method=method, url=url
+                ) from None
+        self.stats._add_request(len(response.data))
+        outcome = self._interpret(
+            response.status, response.headers, response.data, url, parse_object, method
+        )
+        if isinstance(outcome, _Retryable):
+            raise ApiError(
+                f"{shown} failed: {outcome.detail}",
+                status=outcome.status,
+                request_id=outcome.request_id,
+                method=method,
+                url=url,
+                body=outcome.body,
+            )
+        return outcome
+
     # ------------------------------------------------------------------------------- transport
 
     def _shown(self, path: str, params: Mapping[str, Any]) -> str:
@@ -854,6 +939,7 @@ class CloudglueClient:
         content: bytes,
         shown: str,
         parse: Callable[[bytes], T],
+        method: str = "GET",
     ) -> T | _Retryable:
         if status == 200:
             try:
@@ -870,10 +956,10 @@ class CloudglueClient:
             return _Retryable(
                 str(status), f"HTTP {status}{message}", retry_after=retry_after, **details
             )
-        details.update(method="GET", url=shown)
+        details.update(method=method, url=shown)
         if status in (401, 403):
             raise AuthError(
-                f"Cloudglue rejected the API key (HTTP {status}) for GET {shown}: "
+                f"Cloudglue rejected the API key (HTTP {status}) for {method} {shown}: "
                 f"set {API_KEY_ENV} to a valid key{message}",
                 **details,
             )
@@ -884,8 +970,8 @@ class CloudglueClient:
                     f"; no job list there: check the base URL's path ({self.base_url_source} is"
                     f" {self.base_url}; the API's is {DEFAULT_BASE_URL})"
                 )
-            raise NotFoundError(f"not found (HTTP 404): GET {shown}{message}{hint}", **details)
-        raise ApiError(f"GET {shown} failed with HTTP {status}{message}", **details)
+            raise NotFoundError(f"not found (HTTP 404): {method} {shown}{message}{hint}", **details)
+        raise ApiError(f"{method} {shown} failed with HTTP {status}{message}", **details)
 
     def _details(self, status: int, headers: Mapping[str, str], content: bytes) -> dict[str, Any]:
         """What an error carries of a response: status, request id, a body snippet."""

@@ -18,16 +18,24 @@ from dagster._core.storage.tags import (
 
 from pipeline.defs.jobs import cloudglue_daily_job
 from pipeline.defs.resources import CloudglueResource, DataDirResource
-from pipeline.settings import DEFAULT_LOOKBACK_DAYS, LOOKBACK_DAYS_ENV, lookback_days
+from pipeline.settings import (
+    DEFAULT_LOOKBACK_DAYS,
+    LOOKBACK_DAYS_ENV,
+    WEBHOOKS_ENV,
+    lookback_days,
+    poll_seconds,
+)
 from pipeline.storage.raw import RawStore
 from pipeline.sync import completed_fingerprints, list_range, unchanged_build
 
 
 @dg.sensor(
     job=cloudglue_daily_job,
-    minimum_interval_seconds=300,
+    # With webhooks on, webhook_events_sensor drives the runs and this one is the safety net.
+    minimum_interval_seconds=poll_seconds(),
     description=(
-        f"Every 5 minutes, lists the jobs created in the last {LOOKBACK_DAYS_ENV} days "
+        f"Every {poll_seconds() // 60} minutes (hourly when {WEBHOOKS_ENV}=on: webhooks drive "
+        f"the runs), lists the jobs created in the last {LOOKBACK_DAYS_ENV} days "
         f"(default {DEFAULT_LOOKBACK_DAYS}) and requests a run for each day whose set of completed "
         "jobs changed."
     ),

@@ -7,9 +7,10 @@ Job timelines (segment times, chapters, shots) are cached in a small LRU.
 
 The first jobs follow a coverage plan so every dataset of at least ``len(COVERAGE_PLAN)`` jobs
 holds all five statuses, all four segmentation strategies, prompt- and schema-based configs,
-legacy jobs with both video- and segment-level entities, and jobs with 0, 1, 50, 100, 101 and
-350 segment entities. ``hostile=True`` appends jobs that break the spec on purpose (see
-``HOSTILE_JOBS``); they are served and have ground truth like any other job.
+a metadata-mode job (file-level entities only), legacy jobs with both video- and segment-level
+entities, and jobs with 0, 1, 50, 100, 101 and 350 segment entities. ``hostile=True`` appends
+jobs that break the spec on purpose (see ``HOSTILE_JOBS``); they are served and have ground
+truth like any other job.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import random
 import threading
 import uuid
 from bisect import bisect_left, bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -34,9 +36,10 @@ _MASK = 2**64 - 1
 HUGE_STRING_BYTES = 10 * 1024 * 1024
 DEEP_NESTING_LEVELS = 200
 
-# (status, strategy, segment count, config kind, legacy) for the first jobs of every dataset.
+# (status, strategy, segment count, config kind, legacy) for the first jobs of every dataset. A
+# "metadata" job has ``enable_metadata_mode``: file-level entities only, no segment entities.
 COVERAGE_PLAN: tuple[tuple[str, str, int, str, bool], ...] = (
-    ("completed", "uniform", 0, "prompt", False),
+    ("completed", "uniform", 0, "metadata", False),
     ("completed", "shot-detector", 1, "schema", False),
     ("completed", "narrative", 50, "prompt", False),
     ("completed", "manual", 100, "schema", False),
@@ -200,6 +203,7 @@ class Dataset:
         self._span_ms = days * DAY_MS
         self._mean = None if mean_segments is None else mean_segments / _COMPLETED_SHARE
         self._lock = threading.Lock()
+        self._status_listeners: list[Callable[[str, str, str], None]] = []
         self._entity_pools: dict[tuple[str, bool], list[dict[str, Any]]] | None = None
         made = [self._make_job(i) for i in range(jobs)]
         if hostile:
@@ -315,9 +319,20 @@ class Dataset:
 
     def set_status(self, job_id: str, status: str) -> None:
         """Change a job's status while serving (pending -> processing -> completed, for sensor
-        tests); any string is accepted, so an unknown status such as "archived" can be set."""
+        tests); any string is accepted, so an unknown status such as "archived" can be set.
+        A change is told to every ``on_status_change`` listener (the server's webhooks)."""
         with self._lock:
-            self._get(job_id).status = status
+            job = self._get(job_id)
+            old, job.status = job.status, status
+            listeners = list(self._status_listeners)
+        if old != status:
+            for listener in listeners:
+                listener(job_id, old, status)
+
+    def on_status_change(self, listener: Callable[[str, str, str], None]) -> None:
+        """Call ``listener(job_id, old_status, new_status)`` after each status change."""
+        with self._lock:
+            self._status_listeners.append(listener)
 
     def delete_job(self, job_id: str) -> None:
         """Remove a job: it leaves every listing and its detail answers 404."""
@@ -428,14 +443,19 @@ class Dataset:
 
     def _summary(self, job: _Job) -> dict[str, Any]:
         rng = random.Random(f"{job.key}:config")
-        if job.config_kind == "prompt":
-            config: dict[str, Any] = {"prompt": rng.choice(_PROMPTS)}
+        if job.config_kind == "schema":
+            config: dict[str, Any] = {"schema": _SCHEMA}
         else:
-            config = {"schema": _SCHEMA}
-        if job.legacy:
+            config = {"prompt": rng.choice(_PROMPTS)}
+        if job.config_kind == "metadata":
             config["enable_video_level_entities"] = True
-        config["enable_segment_level_entities"] = True
-        config["enable_transcript_mode"] = rng.random() < 0.3
+            config["enable_segment_level_entities"] = False
+            config["enable_metadata_mode"] = True
+        else:
+            if job.legacy:
+                config["enable_video_level_entities"] = True
+            config["enable_segment_level_entities"] = True
+            config["enable_transcript_mode"] = rng.random() < 0.3
         if job.hostile == "unknown_fields":
             config["enable_time_travel"] = {"beta": True}
         out: dict[str, Any] = {
@@ -497,7 +517,7 @@ class Dataset:
 
     def _data(self, job: _Job, segments: list[Any], thumbs: bool) -> dict[str, Any]:
         data: dict[str, Any] = {}
-        if job.legacy:
+        if job.legacy or job.config_kind == "metadata":
             data["entities"] = self._video_entities(job)
         data["segment_entities"] = segments
         if thumbs:
@@ -583,16 +603,13 @@ class Dataset:
                 t = end
             shots = [{"index": k, **s} for k, s in enumerate(shots)]
             detector = rng.choice(("adaptive", "content"))
-            config = {
-                "strategy": "shot-detector",
-                "shot_detector_config": {
-                    "detector": detector,
-                    "threshold": None if detector == "adaptive" else 27.0,
-                    "min_seconds": 0.6,
-                    "max_seconds": None,
-                    "fill_gaps": True,
-                },
-            }
+            # Settings left at their defaults are absent, never null: the adaptive detector has
+            # no threshold, and max_seconds defaults to 300.
+            shot_config: dict[str, Any] = {"detector": detector}
+            if detector == "content":
+                shot_config["threshold"] = 27.0
+            shot_config.update(min_seconds=0.6, fill_gaps=True)
+            config = {"strategy": "shot-detector", "shot_detector_config": shot_config}
         elif strategy == "manual":
             for _ in range(n):
                 start = round(t + rng.choice((0.0, 0.0, rng.uniform(0.5, 30.0))), 3)

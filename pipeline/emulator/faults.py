@@ -74,6 +74,9 @@ class FaultConfig:
       ``"null-data"`` (``data: null``), ``"no-total"`` (no ``total``), ``"total-too-high"``
       (``total`` 2 more than the segment entities there are), ``"non-object-entities"`` (every
       segment entity a string) or ``"mixed"`` (one of them per job).
+    - ``duplicate_delivery``: the share of webhook events delivered a second time (same
+      ``event_id``) after their first delivery was answered 200, as senders that retry on a lost
+      answer do (not a request fault: ``active`` ignores it).
     - ``page_cap``: not a rate; when > 0, every page (list and job) holds at most this many items
       whatever ``limit`` asked, and reports ``limit`` as this cap, like an API or proxy that caps
       pages lower than asked.
@@ -97,9 +100,10 @@ class FaultConfig:
     inconsistent_job: float = 0.0
     inconsistency: str = "mixed"
     page_cap: int = 0
+    duplicate_delivery: float = 0.0
 
     def __post_init__(self) -> None:
-        for kind in FAULT_KINDS + LIST_FAULT_KINDS:
+        for kind in (*FAULT_KINDS, *LIST_FAULT_KINDS, "duplicate_delivery"):
             if not 0.0 <= getattr(self, kind) <= 1.0:
                 raise ValueError(f"fault rate {kind} must be within 0..1")
         if self.burst < 1:
@@ -146,6 +150,10 @@ class FaultConfig:
         return INCONSISTENCIES[
             int(_unit(self.seed, "inconsistency", job_id) * len(INCONSISTENCIES))
         ]
+
+    def duplicates_delivery(self, event_id: str) -> bool:
+        """Whether the webhook event ``event_id`` is delivered twice."""
+        return _unit(self.seed, "duplicate_delivery", event_id) < self.duplicate_delivery
 
     def server_error_status(self, target: str, attempt: int) -> int:
         return (500, 502, 503)[int(_unit(self.seed, "status", target, attempt) * 3)]
@@ -199,6 +207,7 @@ distinct request URLs hit, and a hit URL fails for its first `burst` attempts, t
   inconsistent-job=R          share of completed jobs described inconsistently (every time)
   inconsistency=no-data|null-data|no-total|total-too-high|non-object-entities|mixed
                               how (default mixed: one per job)
+  duplicate-delivery=R        share of webhook events delivered twice (same event_id)
   burst=N                     failing attempts per hit URL (default 1)
   retry-after=seconds|none|http-date   Retry-After header style of 429s (default seconds)
   retry-after-seconds=N       delay announced by Retry-After (default 1)

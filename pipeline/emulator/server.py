@@ -12,7 +12,14 @@ any of it):
   and only for completed jobs; the path segment is percent-decoded, so ids with ``/``, ``%``
   or ``..`` are served at their encoded path.
 - Booleans accept ``true``/``false``/``1``/``0`` (any case); a repeated parameter's last value
-  wins; any other method than GET answers 405.
+  wins; a method a path does not serve answers 405.
+- ``DELETE /extract/{job_id}`` removes the job (``{"id": ...}``); ``/webhooks`` and
+  ``/webhooks/{id}`` keep webhooks in memory and deliver events to loopback endpoints (see
+  ``pipeline.emulator.webhooks``); ``GET /webhooks`` takes ``limit`` (1-100, default 50),
+  ``offset`` and ``sort`` (``asc``/``desc``, default ``desc``, by ``created_at``).
+- ``complete_after=S``: every pending or processing job moves to processing, then completed,
+  at a time spread evenly over the S seconds after ``start()`` (a job at a time, in list order),
+  so a client sees jobs complete while it watches.
 """
 
 from __future__ import annotations
@@ -36,10 +43,13 @@ import orjson
 
 from pipeline.emulator.dataset import STATUSES, Dataset
 from pipeline.emulator.faults import FaultConfig
+from pipeline.emulator.webhooks import WebhookError, Webhooks
 
 logger = logging.getLogger("pipeline.emulator")
 
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Request bodies (webhook create/update) larger than this are refused unread.
+_MAX_REQUEST_BODY = 64 * 1024
 _BOOLS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -190,7 +200,9 @@ class _HTTPServer(ThreadingHTTPServer):
 class EmulatorServer:
     """Serves a Dataset as the Cloudglue API at ``base_url`` (``http://host:port/v1``).
 
-    ``latency_ms`` delays every response; ``faults`` injects errors (see FaultConfig).
+    ``latency_ms`` delays every response; ``faults`` injects errors (see FaultConfig);
+    ``complete_after`` completes the pending jobs over that many seconds after ``start()``;
+    ``webhook_retry_delays`` are the pauses before a failed delivery's retries.
     """
 
     def __init__(
@@ -201,11 +213,16 @@ class EmulatorServer:
         port: int = 0,
         faults: FaultConfig | None = None,
         latency_ms: float = 0.0,
+        complete_after: float | None = None,
+        webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
     ) -> None:
         self.dataset = dataset
         self.faults = faults or FaultConfig()
         self.latency_ms = latency_ms
+        self.complete_after = complete_after
         self.stats = EmulatorStats()
+        self.webhooks = Webhooks(self.faults, retry_delays=webhook_retry_delays)
+        dataset.on_status_change(self._status_changed)
         self._api_key = api_key
         self._httpd = _HTTPServer((host, port), _Handler)
         self._httpd.emulator = self
@@ -233,6 +250,13 @@ class EmulatorServer:
             daemon=True,
         )
         self._thread.start()
+        if self.complete_after is not None:
+            threading.Thread(
+                target=self._complete_over_time,
+                args=(time.monotonic(), self.complete_after),
+                name="cloudglue-emulator-completions",
+                daemon=True,
+            ).start()
         return self
 
     def wait(self) -> None:
@@ -241,8 +265,10 @@ class EmulatorServer:
             self._thread.join(0.5)
 
     def stop(self) -> None:
-        """Stop accepting, wake sleeping handlers and close every open connection."""
+        """Stop accepting and delivering, wake sleeping handlers and close every open
+        connection."""
         self._stopping.set()
+        self.webhooks.stop()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join()
@@ -259,6 +285,26 @@ class EmulatorServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    # ---- live status changes ---------------------------------------------------------
+
+    def _status_changed(self, job_id: str, old: str, new: str) -> None:
+        if not self._stopping.is_set():
+            self.webhooks.job_status_changed(self.dataset.summary(job_id), new)
+
+    def _complete_over_time(self, started: float, seconds: float) -> None:
+        """Complete every pending or processing job, one at each of evenly spaced times."""
+        waiting = [
+            j for j in self.dataset.job_ids() if self.dataset.status(j) in ("pending", "processing")
+        ]
+        for k, job_id in enumerate(waiting):
+            due = started + seconds * (k + 1) / len(waiting)
+            if self._stopping.wait(max(0.0, due - time.monotonic())):
+                return
+            with contextlib.suppress(KeyError):  # deleted meanwhile
+                if self.dataset.status(job_id) == "pending":
+                    self.dataset.set_status(job_id, "processing")
+                self.dataset.set_status(job_id, "completed")
 
     # ---- request handling ------------------------------------------------------------
 
@@ -306,12 +352,18 @@ class EmulatorServer:
         return scheme.lower() == "bearer" and hmac.compare_digest(key.strip(), self._api_key)
 
     def _respond(self, h: _Handler) -> None:
-        if h.command != "GET":
+        path = h.path.partition("?")[0]
+        writes = self._write_route(h.command, path)
+        if h.command != "GET" and writes is None:
             h.close_connection = True  # the request body, if any, is not read
             self._send(h, 405, {"error": "Method not allowed"})
             return
         if not self._authorized(h):
+            h.close_connection = h.command != "GET"
             self._send(h, 401, {"error": "Invalid or missing API key"})
+            return
+        if h.command != "GET" or path.startswith("/v1/webhooks"):
+            self._send(h, *self._webhook_or_delete(h, path))
             return
         target = h.path
         fault = None
@@ -400,6 +452,68 @@ class EmulatorServer:
         except _BadRequest as exc:
             return 400, {"error": str(exc)}, None
         return 404, {"error": f"Not found: {path}"}, None
+
+    @staticmethod
+    def _write_route(method: str, path: str) -> str | None:
+        """The non-GET route ``method path`` names, or None (405)."""
+        parts = path.split("/")
+        if method == "POST" and parts == ["", "v1", "webhooks"]:
+            return "create"
+        if method in ("PUT", "DELETE") and len(parts) == 4 and parts[:3] == ["", "v1", "webhooks"]:
+            return method.lower()
+        if method == "DELETE" and len(parts) == 4 and parts[:3] == ["", "v1", "extract"]:
+            return "delete_job"
+        return None
+
+    def _webhook_or_delete(self, h: _Handler, path: str) -> tuple[int, dict[str, Any]]:
+        """Answer the webhook endpoints and ``DELETE /extract/{job_id}``."""
+        parts = path.split("/")
+        key = unquote(parts[3]) if len(parts) == 4 else ""
+        params = parse_qs(h.path.partition("?")[2], keep_blank_values=True)
+        route = self._write_route(h.command, path)
+        try:
+            if route == "delete_job":
+                try:
+                    self.dataset.delete_job(key)
+                except KeyError:
+                    return 404, {"error": "Extract job not found"}
+                return 200, {"id": key}
+            if route == "create":
+                return 200, self.webhooks.create(self._json_body(h))
+            if parts == ["", "v1", "webhooks"]:
+                sort = _param(params, "sort") or "desc"
+                if sort not in ("asc", "desc"):
+                    raise _BadRequest("sort must be asc or desc")
+                return 200, self.webhooks.list_body(
+                    limit=_int(params, "limit", 50, 1, 100),
+                    offset=_int(params, "offset", 0, 0, None),
+                    descending=sort == "desc",
+                )
+            if len(parts) != 4 or not key:
+                return 404, {"error": f"Not found: {path}"}
+            try:
+                if route == "put":
+                    return 200, self.webhooks.update(key, self._json_body(h))
+                if route == "delete":
+                    return 200, self.webhooks.delete(key)
+                return 200, self.webhooks.get(key)
+            except KeyError:
+                return 404, {"error": "Webhook not found"}
+        except (_BadRequest, WebhookError) as exc:
+            return 400, {"error": str(exc)}
+
+    def _json_body(self, h: _Handler) -> Any:
+        try:
+            length = int(h.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= _MAX_REQUEST_BODY:
+            h.close_connection = True
+            raise _BadRequest(f"request body must be JSON of at most {_MAX_REQUEST_BODY} bytes")
+        try:
+            return orjson.loads(h.rfile.read(length))
+        except orjson.JSONDecodeError:
+            raise _BadRequest("request body is not JSON") from None
 
     def _shifted(self, params: dict[str, list[str]]) -> bool:
         """Whether this list page is shifted by the shifting_list fault (counting passes)."""

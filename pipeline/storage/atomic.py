@@ -121,21 +121,49 @@ def atomic_write_bytes(path: Path, data: bytes, tmp_dir: Path, *, sync_dir: bool
     too before this returns. Without it, the caller syncs the directory later (once for many
     files): until then a crash may lose the name, never expose a partial file.
     """
-    tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
     with naming_full_device(path):
-        tmp_dir.mkdir(parents=True, exist_ok=True)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _synced_temp(data, tmp_dir, path.parent)
         try:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
             os.replace(tmp, path)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         if sync_dir:
             fsync_dir(path.parent)
+
+
+def _synced_temp(data: bytes, tmp_dir: Path, parent: Path) -> Path:
+    """A new file in ``tmp_dir`` holding ``data`` on disk (``parent``, where it goes, made)."""
+    tmp = tmp_dir / f"{uuid.uuid4().hex}.tmp"
+    tmp_dir.mkdir(parents=True, exist_ok=True)
+    parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
+def create_file(path: Path, data: bytes, tmp_dir: Path) -> bool:
+    """Give ``path`` the content ``data`` only if it does not exist: True when this call did.
+
+    The content is synced under a temp name, then hard-linked to ``path`` (``link`` fails on an
+    existing name, atomically), and the directory synced: a reader or a crash never sees a
+    partial file, and of two creators exactly one wins."""
+    with naming_full_device(path):
+        tmp = _synced_temp(data, tmp_dir, path.parent)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            tmp.unlink(missing_ok=True)
+        fsync_dir(path.parent)
+        return True
 
 
 def scratch_write(path: Path, data: bytes) -> None:

@@ -158,6 +158,14 @@ class BucketStore(Store):
         with self._errors("write", key):
             obstore.put(self._store, key, data, use_multipart=False)
 
+    def create(self, key: str, data: bytes) -> bool:
+        try:
+            with self._errors("write", key):
+                obstore.put(self._store, key, data, mode="create", use_multipart=False)
+        except (AlreadyExistsError, PreconditionError):
+            return False
+        return True
+
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError), self._errors("delete", key):
             obstore.delete(self._store, key)

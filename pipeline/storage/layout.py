@@ -9,6 +9,8 @@ tables/<table>/_schema.json                                 column kinds and nam
 raw/created_date=YYYY-MM-DD/<job file>.json.zst             one landed completed job
 raw/created_date=YYYY-MM-DD/_listing.json.zst               the day's listing, written last
 .cache/checks/created_date=YYYY-MM-DD.json                  cached check outcomes
+webhooks/ids/<event hash>.json                              an event seen: the day it is logged
+webhooks/events/received_date=YYYY-MM-DD/<event hash>.json  one received webhook event
 .staging/<uuid>/...                                         partitions being written (local)
 .locks/<name>.lock | .locks/<name>.lease                    fcntl locks (local), leases (bucket)
 ```
@@ -104,6 +106,26 @@ def check_cache_key(day: dt.date) -> str:
 
 def day_lock_name(day: dt.date) -> str:
     return f"day-{day.isoformat()}"
+
+
+WEBHOOKS = "webhooks"
+
+
+def webhook_event_hash(event_id: str) -> str:
+    """A file-name-safe, fixed-length name for a webhook event id (free text from the sender)."""
+    return hashlib.sha256(event_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def webhook_seen_key(event_id: str) -> str:
+    return f"{WEBHOOKS}/ids/{webhook_event_hash(event_id)}.json"
+
+
+def webhook_events_prefix(day: dt.date) -> str:
+    return f"{WEBHOOKS}/events/received_date={day.isoformat()}"
+
+
+def webhook_event_key(day: dt.date, event_id: str) -> str:
+    return f"{webhook_events_prefix(day)}/{webhook_event_hash(event_id)}.json"
 
 
 def is_parquet(name: str) -> bool:

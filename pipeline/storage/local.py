@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pipeline.storage.atomic import (
     atomic_write_bytes,
+    create_file,
     file_lock,
     fsync_dir,
     fsync_file,
@@ -52,6 +53,9 @@ class LocalStore(Store):
 
     def write_bytes(self, key: str, data: bytes, *, durable: bool = True) -> None:
         atomic_write_bytes(self.path(key), data, self._tmp, sync_dir=durable)
+
+    def create(self, key: str, data: bytes) -> bool:
+        return create_file(self.path(key), data, self._tmp)
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

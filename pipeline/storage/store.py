@@ -55,6 +55,11 @@ class Store(ABC):
         the directory (a crash may lose the name, never expose a partial file)."""
 
     @abstractmethod
+    def create(self, key: str, data: bytes) -> bool:
+        """Write ``key`` whole and durably only if there is no such file yet: True when this
+        call wrote it, False when it was there (two creators at once: exactly one gets True)."""
+
+    @abstractmethod
     def delete(self, key: str) -> None:
         """Remove the file (nothing when it is not there)."""
 

@@ -78,8 +78,31 @@ def test_definitions_hold_the_assets_checks_sensor_and_schedule():
         "entity_values",
     }
     assert len(repo.asset_graph.asset_check_keys) == 7
-    assert {s.name for s in repo.sensor_defs} == {"completed_jobs_sensor"}
+    assert {s.name for s in repo.sensor_defs} == {"completed_jobs_sensor", "webhook_events_sensor"}
     assert {s.name for s in repo.schedule_defs} == {"previous_day_schedule"}
+
+
+@pytest.mark.parametrize(
+    "env, intervals",
+    [
+        ({}, (300, 30)),
+        ({"CLOUDGLUE_WEBHOOKS": "on", "CLOUDGLUE_WEBHOOK_SENSOR_SECONDS": "5"}, (3600, 5)),
+    ],
+)
+def test_with_webhooks_on_polling_is_hourly_and_the_event_sensor_interval_is_set(env, intervals):
+    """Both intervals are read when the definitions load: in a fresh process."""
+    code = (
+        "from pipeline.definitions import defs\n"
+        "sensors = {s.name: s for s in defs().sensors}\n"
+        "print(sensors['completed_jobs_sensor'].minimum_interval_seconds,"
+        " sensors['webhook_events_sensor'].minimum_interval_seconds)"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CLOUDGLUE_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert tuple(map(int, done.stdout.split())) == intervals
 
 
 def test_the_readme_launchpad_config_runs_the_daily_job(

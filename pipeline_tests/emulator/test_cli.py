@@ -28,6 +28,12 @@ def test_bad_fault_spec_is_a_usage_error(capsys) -> None:
     assert "bogus" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan"])
+def test_complete_after_must_be_positive_seconds(capsys, seconds) -> None:
+    assert main(["emulator", "--port", "0", "--complete-after", seconds]) == 2
+    assert "--complete-after must be a number of seconds > 0" in capsys.readouterr().err
+
+
 def test_emulator_command_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
         [

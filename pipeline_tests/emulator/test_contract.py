@@ -42,37 +42,46 @@ def _openapi_to_jsonschema(node: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict[str, Any]:
+def raw_spec() -> dict[str, Any]:
     if not SPEC_PATH.exists():
         pytest.skip(f"official OpenAPI spec not found at {SPEC_PATH}")
-    return _openapi_to_jsonschema(json.loads(SPEC_PATH.read_text()))
+    return json.loads(SPEC_PATH.read_text())
 
 
 @pytest.fixture(scope="module")
-def check(spec: dict[str, Any]):
-    """check(path, status, body): validate a body against the spec's response schema."""
-    registry = Registry().with_resource(
-        "urn:cloudglue", Resource.from_contents(spec, default_specification=DRAFT202012)
-    )
-    validators: dict[str, Draft202012Validator] = {}
+def spec(raw_spec: dict[str, Any]) -> dict[str, Any]:
+    return _openapi_to_jsonschema(raw_spec)
 
-    def validator(ref: str) -> Draft202012Validator:
-        if ref not in validators:
-            validators[ref] = Draft202012Validator(
-                {"$ref": f"urn:cloudglue{ref}"},
-                registry=registry,
-                format_checker=Draft202012Validator.FORMAT_CHECKER,
-            )
-        return validators[ref]
 
-    def run(path: str, status: int, body: Any) -> None:
-        responses = spec["paths"][path]["get"]["responses"]
+@pytest.fixture(scope="module")
+def check(spec: dict[str, Any], raw_spec: dict[str, Any]):
+    """check(path, status, body, method="get", strict=False): validate a body against the spec's
+    response schema. ``strict`` reads the spec with ``nullable`` ignored: no value the spec
+    types is ever null (what a validator that does not know OpenAPI 3.0 checks)."""
+    registries = {
+        strict: Registry().with_resource(
+            "urn:cloudglue", Resource.from_contents(doc, default_specification=DRAFT202012)
+        )
+        for strict, doc in ((False, spec), (True, raw_spec))
+    }
+
+    def validator(schema: dict[str, Any], strict: bool) -> Draft202012Validator:
+        if "$ref" in schema:
+            schema = {"$ref": f"urn:cloudglue{schema['$ref']}"}
+        return Draft202012Validator(
+            schema,
+            registry=registries[strict],
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        )
+
+    def run(path: str, status: int, body: Any, method: str = "get", strict: bool = False) -> None:
+        responses = spec["paths"][path][method]["responses"]
         if str(status) in responses:
-            ref = responses[str(status)]["content"]["application/json"]["schema"]["$ref"]
+            schema = responses[str(status)]["content"]["application/json"]["schema"]
         else:  # 400/401 where the spec lists none: the documented error shape
-            assert status in (400, 401), f"{path} answered undocumented {status}"
-            ref = "#/components/schemas/Error"
-        errors = sorted(validator(ref).iter_errors(body), key=lambda e: list(e.path))
+            assert status in (400, 401), f"{method} {path} answered undocumented {status}"
+            schema = {"$ref": "#/components/schemas/Error"}
+        errors = sorted(validator(schema, strict).iter_errors(body), key=lambda e: list(e.path))
         assert not errors, f"{path} {status}: {errors[0].message} at {list(errors[0].path)}"
 
     return run
@@ -140,7 +149,7 @@ def test_segmentation_endpoint_every_job(served, check) -> None:
         for params in ({}, {"limit": 1}, {"limit": 100, "offset": 0}, {"limit": 7, "offset": 40}):
             r = s.get(f"{served.base_url}/segmentations/{seg_id}", params=params, timeout=10)
             assert r.status_code == 200
-            check("/segmentations/{segmentation_id}", 200, r.json())
+            check("/segmentations/{segmentation_id}", 200, r.json(), strict=True)
 
 
 def test_error_bodies_match_the_error_schema(served, check) -> None:
@@ -211,3 +220,53 @@ def test_any_unknown_job_id_is_a_404_error_body(served, check, job_id) -> None:
     r = session().get(job_url(served.base_url, job_id), timeout=10)
     assert r.status_code == 404
     check("/extract/{job_id}", 404, r.json())
+
+
+def test_webhook_endpoints_match_the_spec(served, check) -> None:
+    s, base = session(), served.base_url
+    r = s.post(
+        f"{base}/webhooks",
+        json={
+            "endpoint": "http://127.0.0.1:9/hook",
+            "subscribed_events": ["extract.job.completed"],
+        },
+        timeout=10,
+    )
+    check("/webhooks", r.status_code, r.json(), "post", strict=True)
+    hook_id = r.json()["id"]
+    r = s.post(f"{base}/webhooks", json={"endpoint": "http://127.0.0.1:9/b", "description": "b"})
+    check("/webhooks", r.status_code, r.json(), "post", strict=True)
+    for params in ({}, {"limit": 1}, {"limit": 1, "offset": 1}, {"sort": "asc"}, {"limit": 100}):
+        r = s.get(f"{base}/webhooks", params=params, timeout=10)
+        assert r.status_code == 200
+        check("/webhooks", 200, r.json(), strict=True)
+    one = f"{base}/webhooks/{hook_id}"
+    r = s.get(one, timeout=10)
+    check("/webhooks/{webhook_id}", r.status_code, r.json(), strict=True)
+    r = s.put(one, json={"active": False, "description": "off"}, timeout=10)
+    check("/webhooks/{webhook_id}", r.status_code, r.json(), "put", strict=True)
+    r = s.delete(one, timeout=10)
+    check("/webhooks/{webhook_id}", r.status_code, r.json(), "delete", strict=True)
+    for method in ("get", "put", "delete"):
+        r = s.request(method.upper(), one, json={} if method == "put" else None, timeout=10)
+        assert r.status_code == 404
+        check("/webhooks/{webhook_id}", 404, r.json(), method, strict=True)
+    for bad in ([], {"subscribed_events": "extract.job.completed"}, {"active": "yes"}):
+        r = s.post(f"{base}/webhooks", json=bad, timeout=10)
+        check("/webhooks", r.status_code, r.json(), "post", strict=True)
+    r = s.get(f"{base}/webhooks", params={"limit": 0}, timeout=10)
+    check("/webhooks", r.status_code, r.json(), strict=True)
+
+
+def test_delete_job_answers_match_the_spec(check) -> None:
+    dataset = Dataset(seed=11, jobs=20, days=2, end_date=EMULATOR_END_DATE)
+    with EmulatorServer(dataset) as server:
+        s = session()
+        for job_id in dataset.job_ids()[:3]:
+            r = s.delete(job_url(server.base_url, job_id), timeout=10)
+            assert r.status_code == 200
+            check("/extract/{job_id}", 200, r.json(), "delete", strict=True)
+            r = s.delete(job_url(server.base_url, job_id), timeout=10)
+            check("/extract/{job_id}", r.status_code, r.json(), "delete", strict=True)
+        r = session("wrong").delete(job_url(server.base_url, "x"), timeout=10)
+        check("/extract/{job_id}", r.status_code, r.json(), "delete", strict=True)

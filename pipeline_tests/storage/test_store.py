@@ -131,6 +131,34 @@ def test_concurrent_updates_from_threads_never_lose_one(local_or_bucket: str) ->
     assert json.loads(store.read_bytes("shared/list.json")) == tokens
 
 
+def test_create_writes_only_when_absent_and_of_racing_creators_one_wins(
+    local_or_bucket: str,
+) -> None:
+    store = open_store(local_or_bucket)
+    for round_ in range(5):
+        key = f"created/{round_}.json"
+        start = threading.Barrier(8)
+        won: list[int] = []
+
+        def creator(
+            n: int, key: str = key, start: threading.Barrier = start, won: list[int] = won
+        ) -> None:
+            start.wait()
+            if store.create(key, f"writer {n}".encode()):
+                won.append(n)
+
+        threads = [threading.Thread(target=creator, args=(n,)) for n in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(won) == 1
+        assert store.read_bytes(key) == f"writer {won[0]}".encode()
+        assert not store.create(key, b"later")
+        assert store.read_bytes(key) == f"writer {won[0]}".encode()
+    assert sorted(store.list_files("created")) == [f"{n}.json" for n in range(5)]
+
+
 _UPDATER = """
 import json, sys
 from pipeline.storage.store import open_store
