@@ -72,7 +72,7 @@ class EventLog:
             events.extend(_event(jsonio.loads(body)) for body in bodies)
             if names:
                 kept[day.isoformat()] = sorted(seen | set(names))
-        return events, jsonio.dumps_str(kept)
+        return events, jsonio.dumps(kept).decode()
 
     def count(self, days: list[dt.date]) -> int:
         """How many events are logged under the received ``days`` (tests, benchmarks)."""
