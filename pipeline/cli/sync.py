@@ -298,11 +298,10 @@ def _long_lived_objects() -> Iterator[None]:
     """For a block that makes objects living as long as the process (imports, the instance).
 
     Importing Dagster and opening the instance make some 300,000 such objects. The cyclic GC
-    would walk them on every full collection: while they are made (about a fifth of the CPU time
-    of that block) and for the rest of the process (landing a 1,000-job day cost ~2 CPU s more
-    with Dagster loaded). So no collection runs inside the block, and what it made is frozen
-    (``gc.freeze``: never walked again). The few thousand objects of import-time garbage this
-    also freezes are never freed: well under a megabyte.
+    would walk them on every full collection, while they are made and for the rest of the
+    process (bench/README.md has the cost). So no collection runs inside the block, and what
+    it made is frozen (``gc.freeze``: never walked again). The few thousand objects of
+    import-time garbage this also freezes are never freed: well under a megabyte.
     """
     enabled = gc.isenabled()
     gc.disable()

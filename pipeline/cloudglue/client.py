@@ -87,7 +87,7 @@ def job_path(job_id: str) -> str:
     """The URL path of one job; the id is percent-encoded so ``/``, ``?`` or ``#`` stay in it.
 
     An id of ``.`` or ``..`` would be resolved away as a dot segment, so its dots are encoded
-    as well (the transport sends ``%2E`` as it is; requests used to turn it back into ``.``).
+    as well (the transport sends ``%2E`` as it is; requests would turn it back into ``.``).
     """
     encoded = quote(job_id, safe="")
     if job_id in (".", ".."):
@@ -162,8 +162,8 @@ _NO_RETRIES = urllib3.Retry(total=None, connect=0, read=False, status=0, other=0
 class _Transport:
     """Keep-alive HTTP(S) connections for one client, through urllib3 without requests' layers.
 
-    ``requests.Session`` spent about a sixth of the landing's CPU per request preparing, hooking,
-    merging the environment and wrapping. What it decided is decided here once, the same way:
+    ``requests.Session`` spends CPU on every request preparing, hooking, merging the environment
+    and wrapping (bench/README.md). What it decides is decided here once, the same way:
     proxies from ``HTTP(S)_PROXY``/``NO_PROXY`` for the base URL, the CA bundle from
     ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE`` or certifi, TLS always verified, requests' headers
     (user agent, ``Accept-Encoding``) and the key only in the ``Authorization`` header (no
@@ -375,7 +375,7 @@ class CloudglueClient:
         self.stats = ClientStats()
         self._slots = threading.BoundedSemaphore(self.max_concurrency)
         self._rng = random.Random()
-        self._session = _Transport(self._key, self.base_url, self.max_concurrency)
+        self._transport = _Transport(self._key, self.base_url, self.max_concurrency)
         self._page_pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -397,7 +397,7 @@ class CloudglueClient:
             pool, self._page_pool = self._page_pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-        self._session.close()
+        self._transport.close()
 
     # ----------------------------------------------------------------------------- listing
 
@@ -743,14 +743,14 @@ class CloudglueClient:
         twice), its answer read as ``_get``'s are."""
         url = self.base_url + path
         shown = f"{method} {url}"
-        headers = dict(self._session.headers)
+        headers = dict(self._transport.headers)
         payload = None
         if body is not None:
             payload = jsonio.dumps(body)
             headers["Content-Type"] = "application/json"
         with self._slots:
             try:
-                response = self._session.manager.urlopen(
+                response = self._transport.manager.urlopen(
                     method,
                     url,
                     body=payload,
@@ -848,7 +848,7 @@ class CloudglueClient:
         with self._slots:
             deadline = time.monotonic() + self.request_deadline
             try:
-                response = self._session.open(url, self._timeouts)
+                response = self._transport.open(url, self._timeouts)
             except MaxRetryError as exc:
                 failure = self._failed(exc.reason or exc, url, in_body=False)
             except (HTTPError, OSError) as exc:

@@ -110,8 +110,9 @@ def typed_leaf_arrays(values: list[Any]) -> dict[str, pa.Array]:
     :func:`leaf_columns`.
 
     The leaves are grouped by type and each group converted in a few Arrow calls, then put back
-    in row order with one ``take``: per-leaf Python here was a tenth of a build. A group that
-    Arrow does not take (ints beyond int64, lone surrogates, other types) goes value by value.
+    in row order with one ``take`` (per-leaf Python costs a share of a build: bench/README.md).
+    A group that Arrow does not take (ints beyond int64, lone surrogates, other types) goes
+    value by value.
     """
     codes = np.fromiter(
         map(_TYPE_CODES.get, map(type, values), itertools.repeat(len(_GROUPS))),

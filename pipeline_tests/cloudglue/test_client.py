@@ -435,7 +435,7 @@ def test_the_key_never_appears_in_logs_reprs_or_errors(dataset, caplog):
     texts = []
     with EmulatorServer(dataset, api_key=SECRET, faults=faults) as server:
         client = client_for(server, api_key=SECRET, max_retries=2)
-        texts += [repr(client), repr(client._session), str(client.stats.snapshot())]
+        texts += [repr(client), repr(client._transport), str(client.stats.snapshot())]
         for run in (
             lambda: complete_all(client, dataset.job_ids()),
             lambda: client_for(server, api_key=SECRET + "x").fetch_job_json(dataset.job_ids()[0]),

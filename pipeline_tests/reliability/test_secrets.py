@@ -220,7 +220,7 @@ def test_the_client_verifies_tls_and_sends_no_key_to_an_unverified_server(
 ) -> None:
     base_url, seen = self_signed_https
     with CloudglueClient(SECRET, base_url, max_retries=0, timeout=5) as client:
-        assert client._session.verify is True
+        assert client._transport.verify is True
         with pytest.raises(TransportError, match="TLS verification failed") as failure:
             client.list_jobs(EMULATOR_END_DATE, EMULATOR_END_DATE)
     assert SECRET not in str(failure.value) and seen == []
