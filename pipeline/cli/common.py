@@ -134,14 +134,15 @@ def partition_start() -> dt.date:
         return dt.datetime.strptime(text, "%Y-%m-%d").date()
     except ValueError:
         pass
+    from pipeline.defs.partitions import daily_partitions
+
     try:
-        from pipeline.defs.partitions import daily_partitions
+        return daily_partitions().start.date()
     except Exception:
         raise CliError(
             f"{settings.START_DATE_ENV}={text!r} is not a date: set it as YYYY-MM-DD",
             code=2,
         ) from None
-    return daily_partitions().start.date()
 
 
 def check_days(

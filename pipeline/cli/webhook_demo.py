@@ -64,7 +64,9 @@ def show_webhooks(server: EmulatorServer, data_dir: Path, options: ApiOptions) -
         keys = request.partition_key_range
         print(f"  webhook_events_sensor requested a run of {keys.start}..{keys.end}")
         run = _span_runner(stack, data_dir, options)
-        result = run([dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)])
+        result, _canceled = run(
+            [dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)]
+        )
         if not result.success:
             print("webhooks: the run failed")
             return False
