@@ -151,6 +151,18 @@ def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWr
     return None if built is None else dataclasses.replace(built, source=(listing, landed))
 
 
+def _unchanged_in_range(
+    store: RawStore,
+    day: dt.date,
+    jobs: Sequence[Job],
+    unplaced: Sequence[tuple[str, str]],
+    first: dt.date,
+) -> DayWriteResult | None:
+    """``unchanged_build`` for a day of a listed range, except that the range's ``first`` day
+    counts as changed while the listing holds items no day can hold: a sync reports them."""
+    return None if unplaced and day == first else unchanged_build(store, day, jobs)
+
+
 def changed_days(
     client: CloudglueClient, data_dir: DataDir, days: Sequence[dt.date]
 ) -> tuple[list[dt.date], dict[dt.date, DayWriteResult]]:
@@ -164,7 +176,7 @@ def changed_days(
     by_day, unplaced = list_range(client, days)
 
     def built(day: dt.date) -> DayWriteResult | None:
-        return None if unplaced and day == min(days) else unchanged_build(store, day, by_day[day])
+        return _unchanged_in_range(store, day, by_day[day], unplaced, min(days))
 
     changed: list[dt.date] = []
     unchanged: dict[dt.date, DayWriteResult] = {}
@@ -207,21 +219,20 @@ def day_states(
     def state(day: dt.date) -> DayState:
         listing = store.read_listing(day)
         landed = store.landed(day)
-        built = None
-        if listing is not None:
-            fingerprint = _build_fingerprint(store, day, listing, landed)
-            built = built_day(store.store, day, fingerprint, locked=True)
         by_status = Counter(job.get("status") for job in listing.jobs) if listing else Counter()
-        result = DayState(day, dict(by_status), len(landed), built)
+        result = DayState(day, dict(by_status), len(landed), None)
         if upstream is not None:
             jobs = upstream[day]
             result.upstream_by_status = dict(Counter(job.status for job in jobs))
             result.to_fetch = sum(
                 job.is_completed and job_file_name(job.job_id) not in landed for job in jobs
             )
-            # As changed_days: the first day runs while the listing holds items no day can hold.
-            first_reports = bool(unplaced) and day == days[0]
-            result.stale = first_reports or unchanged_build(store, day, jobs) is None
+            # An unchanged day's partitions are those built from its landing: found once.
+            result.built = _unchanged_in_range(store, day, jobs, unplaced, days[0])
+            result.stale = result.built is None
+        if result.built is None and listing is not None:
+            fingerprint = _build_fingerprint(store, day, listing, landed)
+            result.built = built_day(store.store, day, fingerprint, locked=True)
         return result
 
     return list(store.store.map(state, days))
