@@ -40,6 +40,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, dagster_home: str, inst_data: ConfigurableClassData | None = None) -> None:
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._tables: set[str] = set()
+        self._asset_key_columns: set[str] = set()
         super().__init__(os.path.join(dagster_home, "history", "runs", ""), inst_data)
 
     @classmethod
@@ -76,6 +78,25 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 self._engines.move_to_end(shard)
             with engine.connect() as conn, conn.begin():
                 yield conn
+
+    def has_table(self, table_name: str) -> bool:
+        """Remembered once true: Dagster asks before every asset check event, and the parent
+        opens a new engine for each answer; a table a migration added stays."""
+        if table_name in self._tables:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables.add(table_name)
+        return found
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        """Remembered once true, like ``has_table``: asked before every asset event."""
+        if column_name in self._asset_key_columns:
+            return True
+        found = super()._has_asset_key_col_on_connection(conn, column_name)
+        if found:
+            self._asset_key_columns.add(column_name)
+        return found
 
     def dispose(self) -> None:
         with self._db_lock:
