@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
+import dagster as dg
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
+from dagster._core.event_api import PartitionKeyFilter
 
-from pipeline.defs.checks import check_specs
+from pipeline.defs.checks import _fetched_latest, check_specs, latest_materializations
 from pipeline.defs.partitions import daily_partitions
 from pipeline.quality import CHECKS, check_day
 from pipeline.storage.layout import job_key
@@ -82,3 +87,30 @@ def test_an_unchanged_day_reuses_its_check_outcomes(
 
     monkeypatch.setattr(RawStore, "get_job", no_reading)
     assert check_day(data_dir, day) == first
+
+
+def test_each_evaluation_targets_the_days_latest_materialization_as_dagster_finds_it(
+    dataset, materialize_day, dagster_instance
+):
+    day = _busiest_day(dataset)
+    assert materialize_day(day).success
+    second = materialize_day(day)
+    assert second.success
+    keys = {dg.AssetKey(check.table) for check in CHECKS}
+    targets = latest_materializations(dagster_instance, keys, day.isoformat())
+    for key in keys:
+        expected = _fetched_latest(dagster_instance, key, day.isoformat())
+        assert targets[key].storage_id == expected.storage_id
+        assert targets[key].run_id == expected.run_id == second.run_id
+        assert targets[key].timestamp == pytest.approx(expected.timestamp, abs=1e-5)
+    # The run's own evaluations name those materializations.
+    check_keys = [dg.AssetCheckKey(dg.AssetKey(check.table), check.name) for check in CHECKS]
+    executions = dagster_instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        check_keys, partition_filter=PartitionKeyFilter(key=day.isoformat())
+    )
+    assert executions.keys() == set(check_keys)
+    for key, execution in executions.items():
+        evaluation = execution.event.dagster_event.event_specific_data
+        assert evaluation.target_materialization_data == targets[key.asset_key]
+    never = day - dt.timedelta(days=400)
+    assert latest_materializations(dagster_instance, keys, never.isoformat()) == dict.fromkeys(keys)
