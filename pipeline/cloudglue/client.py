@@ -6,8 +6,9 @@ pages, chapters, shots), fetches many jobs concurrently with bounded memory and 
 requests in flight, and retries transient failures. The API key never leaves the auth header.
 
 ``CloudglueClient`` checks the settings and builds the parts, each in its own module:
-``transport`` (connections), ``calls`` (one request: retries, reading the answer), ``listing``
-(the job list), ``job_pages`` (a complete job, many jobs), ``webhooks``, ``stats`` (counters).
+``transport`` (connections), ``calls`` (one request: retries, reading the answer), ``paging``
+(what paged reads share), ``listing`` (the job list), ``job_pages`` (a complete job, many
+jobs), ``webhooks``, ``stats`` (counters).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipeline.cloudglue.job_pages import JobPages, fetch_each, job_path
 from pipeline.cloudglue.listing import JobListing
 from pipeline.cloudglue.models import Job
 from pipeline.cloudglue.pages import JobJson
-from pipeline.cloudglue.paging import MAX_PAGE_SIZE, PageThreads
+from pipeline.cloudglue.paging import MAX_PAGE_SIZE, Paging
 from pipeline.cloudglue.retry import RateLimiter, RetryPolicy
 from pipeline.cloudglue.stats import ClientStats
 from pipeline.cloudglue.transport import Transport
@@ -142,26 +143,17 @@ class CloudglueClient:
             max_concurrency=self.max_concurrency,
             rate=rate,
         )
-        self._page_threads = PageThreads(self.max_concurrency)
-        self._listing = JobListing(
+        self._paging = Paging(
             calls,
-            self._page_threads,
             self.stats,
             base_url=self.base_url,
             page_size=page_size,
             concurrent_pages=concurrent_pages,
-            max_paging_restarts=max_paging_restarts,
+            max_restarts=max_paging_restarts,
+            max_workers=self.max_concurrency,
         )
-        self._job_pages = JobPages(
-            calls,
-            self._page_threads,
-            self.stats,
-            base_url=self.base_url,
-            page_size=page_size,
-            include_thumbnails=include_thumbnails,
-            concurrent_pages=concurrent_pages,
-            max_paging_restarts=max_paging_restarts,
-        )
+        self._listing = JobListing(self._paging)
+        self._job_pages = JobPages(self._paging, include_thumbnails=include_thumbnails)
         self._webhooks = Webhooks(calls, self.base_url)
 
     def __repr__(self) -> str:
@@ -178,7 +170,7 @@ class CloudglueClient:
 
     def close(self) -> None:
         """Release pooled connections and the page threads."""
-        self._page_threads.close()
+        self._paging.close()
         self._transport.close()
 
     def list_jobs(self, start: dt.date, end: dt.date, status: str | None = None) -> list[Job]:

@@ -10,11 +10,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from pipeline.cloudglue.calls import Calls
 from pipeline.cloudglue.errors import InconsistentPagingError
 from pipeline.cloudglue.pages import JobJson, Page, join_pages, parse_page
-from pipeline.cloudglue.paging import PageThreads, count_restart, is_count
-from pipeline.cloudglue.stats import ClientStats
+from pipeline.cloudglue.paging import Paging, is_count
 
 log = logging.getLogger("pipeline.cloudglue")
 T = TypeVar("T")
@@ -45,28 +43,13 @@ class _PagesShort(_PagingChanged):
 
 
 class JobPages:
-    """Reads jobs through ``calls``, fetching pages after the first on ``threads`` when
-    ``concurrent_pages``."""
+    """Reads whole jobs through ``paging``; ``include_thumbnails`` asks for each segment
+    entity's thumbnails."""
 
-    def __init__(
-        self,
-        calls: Calls,
-        threads: PageThreads,
-        stats: ClientStats,
-        *,
-        base_url: str,
-        page_size: int,
-        include_thumbnails: bool,
-        concurrent_pages: bool,
-        max_paging_restarts: int,
-    ) -> None:
-        self._get = calls.get
-        self._threads = threads
-        self.stats = stats
-        self.base_url = base_url
-        self.page_size = page_size
-        self.concurrent_pages = concurrent_pages
-        self.max_paging_restarts = max_paging_restarts
+    def __init__(self, paging: Paging, *, include_thumbnails: bool) -> None:
+        self._paging = paging
+        self._get = paging.get
+        self.stats = paging.stats
         # The query of a job's pages after ``limit`` and ``offset``. Chapters and shots are asked
         # for on the first page only: the complete job takes them from it, and repeated on every
         # page they were over a quarter of the bytes received. Thumbnails are per segment entity.
@@ -89,16 +72,14 @@ class JobPages:
         if not isinstance(job_id, str) or not job_id:
             raise ValueError("job_id must be a non-empty string")
         reason = ""
-        for attempt in range(self.max_paging_restarts + 1):
+        for attempt in range(self._paging.max_restarts + 1):
             if attempt:
-                count_restart(
-                    self.stats, f"job {job_id}", reason, attempt, self.max_paging_restarts
-                )
+                self._paging.restart(f"job {job_id}", reason, attempt)
             try:
                 job = self._assemble(job_path(job_id))
             except _PagesShort as exc:
                 reason, job = str(exc), exc.partial
-                if attempt < self.max_paging_restarts:
+                if attempt < self._paging.max_restarts:
                     continue
                 log.warning("job %s: %s on every attempt; landed as far as it went", job_id, reason)
             except _PagingChanged as exc:
@@ -107,7 +88,7 @@ class JobPages:
             self.stats._add("jobs_fetched")
             return job
         raise InconsistentPagingError(
-            f"job {job_id}: pages stayed inconsistent after {self.max_paging_restarts + 1}"
+            f"job {job_id}: pages stayed inconsistent after {self._paging.max_restarts + 1}"
             f" attempts (last: {reason})"
         )
 
@@ -123,8 +104,8 @@ class JobPages:
         entities add up to ``total``. Pages after the first are fetched concurrently at the
         offsets the first page's size implies; one that is not where the entities received end
         (a page came back shorter or longer) is dropped and that part read page by page."""
-        job_url = self.base_url + path
-        first = self._get(self._page_url(job_url, 0, self.page_size), parse_page)
+        job_url = self._paging.base_url + path
+        first = self._get(self._page_url(job_url, 0, self._paging.page_size), parse_page)
         job_id = first.get("job_id")
         if not isinstance(job_id, str) or not job_id:
             raise ValueError(f"extract job without a string job_id: {first.body[:200]!r}")
@@ -142,7 +123,8 @@ class JobPages:
                 )
             return JobJson(job_id, received, join_pages(pages))
         limit = first.get("limit")
-        ask = min(self.page_size, limit) if is_count(limit) and limit else self.page_size
+        size = self._paging.page_size
+        ask = min(size, limit) if is_count(limit) and limit else size
         offsets = list(range(received, total, min(ask, received)))
         for offset, page in zip(offsets, self._get_pages(job_url, offsets, ask), strict=True):
             if offset != received:
@@ -158,9 +140,9 @@ class JobPages:
         urls = [self._page_url(job_url, o, limit) for o in offsets]
         if not urls:
             return []
-        if not self.concurrent_pages or self._threads.max_workers == 1 or len(urls) == 1:
+        if not self._paging.concurrent_pages or self._paging.max_workers == 1 or len(urls) == 1:
             return [self._get(url, parse_page) for url in urls]
-        pool = self._threads.executor()
+        pool = self._paging.executor()
         futures = [pool.submit(self._get, url, parse_page) for url in urls]
         try:
             return [f.result() for f in futures]
@@ -189,7 +171,7 @@ class JobPages:
         """A job's listing object (``status``, ``created_at``, ...) from one small request:
         its first page of at most one segment entity, without the paging keys and ``data``.
         Raises NotFoundError for 404."""
-        body = self._get(f"{self.base_url}{job_path(job_id)}?limit=1&offset=0")
+        body = self._get(f"{self._paging.base_url}{job_path(job_id)}?limit=1&offset=0")
         for name in ("data", "total", "limit", "offset"):
             body.pop(name, None)
         return body

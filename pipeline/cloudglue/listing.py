@@ -11,11 +11,9 @@ from concurrent.futures import Future
 from typing import Any
 from urllib.parse import urlencode
 
-from pipeline.cloudglue.calls import Calls
 from pipeline.cloudglue.errors import ApiError, InconsistentPagingError
 from pipeline.cloudglue.models import Job
-from pipeline.cloudglue.paging import PageThreads, count_restart, is_count
-from pipeline.cloudglue.stats import ClientStats
+from pipeline.cloudglue.paging import Paging, is_count
 
 log = logging.getLogger("pipeline.cloudglue")
 
@@ -33,27 +31,12 @@ def _day_start_ms(day: dt.date) -> int:
 
 
 class JobListing:
-    """Lists jobs through ``calls``, fetching pages ahead on ``threads`` when
-    ``concurrent_pages``."""
+    """Lists jobs through ``paging``."""
 
-    def __init__(
-        self,
-        calls: Calls,
-        threads: PageThreads,
-        stats: ClientStats,
-        *,
-        base_url: str,
-        page_size: int,
-        concurrent_pages: bool,
-        max_paging_restarts: int,
-    ) -> None:
-        self._get = calls.get
-        self._threads = threads
-        self.stats = stats
-        self.base_url = base_url
-        self.page_size = page_size
-        self.concurrent_pages = concurrent_pages
-        self.max_paging_restarts = max_paging_restarts
+    def __init__(self, paging: Paging) -> None:
+        self._paging = paging
+        self._get = paging.get
+        self.stats = paging.stats
 
     def list_jobs(self, start: dt.date, end: dt.date, status: str | None = None) -> list[Job]:
         """Jobs created on UTC days ``start``..``end`` (inclusive), in API order, deduplicated.
@@ -67,7 +50,7 @@ class JobListing:
         low_ms = _day_start_ms(start)
         high_ms = _day_start_ms(end + dt.timedelta(days=1))
         params: dict[str, Any] = {
-            "limit": self.page_size,
+            "limit": self._paging.page_size,
             "include_data": "false",
             "created_after": (start - dt.timedelta(days=1)).isoformat(),
             "created_before": (end + dt.timedelta(days=1)).isoformat(),
@@ -98,9 +81,9 @@ class JobListing:
         shown = self._shown("/extract", params)
         previous: tuple[list[Any], Any] | None = None
         reason = ""
-        for attempt in range(self.max_paging_restarts + 1):
+        for attempt in range(self._paging.max_restarts + 1):
             if attempt:
-                count_restart(self.stats, "the job list", reason, attempt, self.max_paging_restarts)
+                self._paging.restart("the job list", reason, attempt)
             items, total, reason = self._list_pass(params)
             if not reason:
                 return items
@@ -110,7 +93,7 @@ class JobListing:
             previous = (items, total) if reason.startswith(_ENDED_SHORT) else None
         raise InconsistentPagingError(
             f"GET {shown}: the job list kept changing while it was paged, "
-            f"{self.max_paging_restarts + 1} passes (last: {reason}); nothing was taken from it"
+            f"{self._paging.max_restarts + 1} passes (last: {reason}); nothing was taken from it"
         )
 
     def _list_pass(self, params: Mapping[str, Any]) -> tuple[list[Any], Any, str]:
@@ -138,8 +121,8 @@ class JobListing:
         # With one item per page no page can overlap the previous one: only `total` is checked.
         stride = size - 1 if size > 1 else 1
         ahead: deque[tuple[int, Future[dict[str, Any]]]] = deque()
-        if is_count(total) and size and self.concurrent_pages:
-            pool = self._threads.executor()
+        if is_count(total) and size and self._paging.concurrent_pages:
+            pool = self._paging.executor()
             ahead.extend(
                 (at, pool.submit(get, at)) for at in range(stride, total - (size > 1), stride)
             )
@@ -189,4 +172,4 @@ class JobListing:
     def _shown(self, path: str, params: Mapping[str, Any]) -> str:
         """The URL as it may appear in messages (the key is in a header, never here)."""
         query = urlencode(params)
-        return self.base_url + path + ("?" + query if query else "")
+        return self._paging.base_url + path + ("?" + query if query else "")

@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from pipeline.cloudglue.calls import Calls
 from pipeline.cloudglue.stats import ClientStats
 
 log = logging.getLogger("pipeline.cloudglue")
@@ -21,16 +22,35 @@ def is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-class PageThreads:
-    """The threads that fetch pages after the first, started on first use and shared by every
-    paged read of one client (their requests still hold the client's slots)."""
+class Paging:
+    """How one client reads what comes in pages: through ``calls``, ``page_size`` items a page,
+    pages after the first fetched ahead on threads shared by every read when
+    ``concurrent_pages`` (their requests still hold the client's slots), and up to
+    ``max_restarts`` fresh starts of a read that saw the pages change."""
 
-    def __init__(self, max_workers: int) -> None:
+    def __init__(
+        self,
+        calls: Calls,
+        stats: ClientStats,
+        *,
+        base_url: str,
+        page_size: int,
+        concurrent_pages: bool,
+        max_restarts: int,
+        max_workers: int,
+    ) -> None:
+        self.get = calls.get
+        self.stats = stats
+        self.base_url = base_url
+        self.page_size = page_size
+        self.concurrent_pages = concurrent_pages
+        self.max_restarts = max_restarts
         self.max_workers = max_workers
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
     def executor(self) -> ThreadPoolExecutor:
+        """The page threads, started on first use."""
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(
@@ -38,15 +58,20 @@ class PageThreads:
                 )
             return self._pool
 
+    def restart(self, what: str, reason: str, attempt: int) -> None:
+        """Count and log a fresh start of ``what`` (a job, the list) that changed while paged."""
+        self.stats._add("paging_restarts")
+        log.info(
+            "%s changed while paged (%s); reading it again (%d/%d)",
+            what,
+            reason,
+            attempt,
+            self.max_restarts,
+        )
+
     def close(self) -> None:
-        """Cancel what has not started and wait for the rest."""
+        """Cancel the page fetches not started and wait for the rest."""
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-
-def count_restart(stats: ClientStats, what: str, reason: str, attempt: int, limit: int) -> None:
-    """Count and log a fresh start of ``what`` (a job, the list) that changed while paged."""
-    stats._add("paging_restarts")
-    log.info("%s changed while paged (%s); reading it again (%d/%d)", what, reason, attempt, limit)
