@@ -11,13 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pipeline.cloudglue.client import (
-    API_KEY_ENV,
-    BASE_URL_ENV,
-    DEFAULT_BASE_URL,
-    CloudglueClient,
-    job_path,
-)
+from pipeline.cloudglue.client import CloudglueClient, job_path
 from pipeline.cloudglue.errors import (
     ApiError,
     AuthError,
@@ -27,6 +21,7 @@ from pipeline.cloudglue.errors import (
     TransportError,
 )
 from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
+from pipeline.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL
 from pipeline_tests.cloudglue.fetching import complete, complete_all
 from pipeline_tests.conftest import EMULATOR_API_KEY, EMULATOR_END_DATE, emulator_access_log
 
