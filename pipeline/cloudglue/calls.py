@@ -123,7 +123,7 @@ class Calls:
             if waited + delay > policy.max_total_wait:
                 budget = f"; the next wait would pass max_total_backoff={policy.max_total_wait:g}s"
                 raise self._give_up(outcome, url, attempt + 1, budget)
-            self.stats._add_retry(outcome.cause, delay)
+            self.stats.add_retry(outcome.cause, delay)
             log.warning(
                 "GET %s: %s; retry %d/%d in %.2fs",
                 url,
@@ -174,7 +174,7 @@ class Calls:
                 raise TransportError(
                     f"{shown}: {type(exc).__name__}", method=method, url=url
                 ) from None
-        self.stats._add_request(len(response.data))
+        self.stats.add_request(len(response.data))
         outcome = self._interpret(
             response.status, response.headers, response.data, url, parse_object, method
         )
@@ -196,7 +196,7 @@ class Calls:
         is ``incomplete_body`` and a timeout ``connection``; a request not complete within
         ``request_deadline`` is ``timeout``; TLS failures are never retried."""
         if self._rate is not None:
-            self.stats._add("throttle_seconds", self._rate.acquire())
+            self.stats.add("throttle_seconds", self._rate.acquire())
         with self._slots:
             deadline = time.monotonic() + self.request_deadline
             try:
@@ -212,7 +212,7 @@ class Calls:
                     failure = self._failed(exc, url, in_body=True)
                 else:
                     if content is not None:
-                        self.stats._add_request(len(content))
+                        self.stats.add_request(len(content))
                         return self._interpret(
                             response.status, response.headers, content, url, parse
                         )
@@ -221,7 +221,7 @@ class Calls:
                     )
                 finally:
                     response.release_conn()
-        self.stats._add_request(0)
+        self.stats.add_request(0)
         if isinstance(failure, Exception):
             raise failure
         return failure

@@ -51,8 +51,8 @@ class JobPages:
         self._get = paging.get
         self.stats = paging.stats
         # The query of a job's pages after ``limit`` and ``offset``. Chapters and shots are asked
-        # for on the first page only: the complete job takes them from it, and repeated on every
-        # page they were over a quarter of the bytes received. Thumbnails are per segment entity.
+        # for on the first page only: the complete job takes them from it, and every later page
+        # would repeat them in full. Thumbnails are per segment entity.
         thumbnails = "&include_thumbnails=true" if include_thumbnails else ""
         self._first_page_flags = "&include_chapters=true&include_shots=true" + thumbnails
         self._page_flags = thumbnails
@@ -85,7 +85,7 @@ class JobPages:
             except _PagingChanged as exc:
                 reason = str(exc)
                 continue
-            self.stats._add("jobs_fetched")
+            self.stats.add("jobs_fetched")
             return job
         raise InconsistentPagingError(
             f"job {job_id}: pages stayed inconsistent after {self._paging.max_restarts + 1}"

@@ -66,10 +66,10 @@ class JobListing:
             seen.add(job.job_id)
             if job.created_at is None:
                 log.warning("job %s has no usable created_at; left out", job.job_id)
-                self.stats._skip(job.job_id, "created_at missing or not a number")
+                self.stats.skip(job.job_id, "created_at missing or not a number")
             elif low_ms <= job.created_at < high_ms:
                 jobs.append(job)
-        self.stats._add("jobs_listed", len(jobs))
+        self.stats.add("jobs_listed", len(jobs))
         return jobs
 
     def _list_items(self, params: Mapping[str, Any]) -> list[Any]:
@@ -166,7 +166,7 @@ class JobListing:
             except ValueError:
                 reason = "an object without a string job_id"
         log.warning("item %d of the job list is %s; left out", position, reason)
-        self.stats._skip(f"<list item {position}>", reason)
+        self.stats.skip(f"<list item {position}>", reason)
         return None
 
     def _shown(self, path: str, params: Mapping[str, Any]) -> str:

@@ -60,7 +60,7 @@ class Paging:
 
     def restart(self, what: str, reason: str, attempt: int) -> None:
         """Count and log a fresh start of ``what`` (a job, the list) that changed while paged."""
-        self.stats._add("paging_restarts")
+        self.stats.add("paging_restarts")
         log.info(
             "%s changed while paged (%s); reading it again (%d/%d)",
             what,

@@ -23,21 +23,21 @@ class ClientStats:
         self.jobs_fetched = 0
         self.skipped: list[tuple[str, str]] = []
 
-    def _add_request(self, received: int) -> None:
+    def add_request(self, received: int) -> None:
         with self._lock:
             self.requests += 1
             self.bytes_received += received
 
-    def _add_retry(self, cause: str, delay: float) -> None:
+    def add_retry(self, cause: str, delay: float) -> None:
         with self._lock:
             self.retries_by_cause[cause] += 1
             self.backoff_seconds += delay
 
-    def _add(self, name: str, amount: float = 1) -> None:
+    def add(self, name: str, amount: float = 1) -> None:
         with self._lock:
             setattr(self, name, getattr(self, name) + amount)
 
-    def _skip(self, job_id: str, reason: str) -> None:
+    def skip(self, job_id: str, reason: str) -> None:
         with self._lock:
             self.skipped.append((job_id, reason))
 
