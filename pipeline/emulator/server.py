@@ -41,8 +41,9 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from pipeline.emulator.dataset import STATUSES, Dataset
+from pipeline.emulator.dataset import Dataset
 from pipeline.emulator.faults import FaultConfig
+from pipeline.emulator.jobs import STATUSES
 from pipeline.emulator.webhooks import WebhookError, Webhooks
 
 logger = logging.getLogger("pipeline.emulator")
