@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from pipeline.emulator.dataset import Dataset
     from pipeline.emulator.faults import FaultConfig
-    from pipeline.emulator.server import EmulatorServer, EmulatorStats
+    from pipeline.emulator.server import EmulatorServer
+    from pipeline.emulator.stats import EmulatorStats
 
 _MODULES = {
     "Dataset": "pipeline.emulator.dataset",
     "FaultConfig": "pipeline.emulator.faults",
     "EmulatorServer": "pipeline.emulator.server",
-    "EmulatorStats": "pipeline.emulator.server",
+    "EmulatorStats": "pipeline.emulator.stats",
 }
 
 __all__ = ["Dataset", "EmulatorServer", "EmulatorStats", "FaultConfig"]

@@ -4,13 +4,19 @@ Every decision is a pure function of ``(seed, fault kind, request target, attemp
 target is the raw path plus query and ``attempt`` counts earlier requests for that same target.
 A target chosen for a fault fails for its first ``burst`` attempts and then succeeds, so a client
 whose retry limit exceeds ``burst`` always gets through, and one whose limit does not sees the
-fault outlast its retries.
+fault outlast its retries. ``retry_after_header`` and ``describe_inconsistently`` say how a fault
+shows in a response; the server sends it.
 """
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import time
 from dataclasses import dataclass, fields
+from typing import Any
+
+import orjson
 
 FAULT_KINDS = (
     "drop",
@@ -167,6 +173,15 @@ class FaultConfig:
     def total_delta(self, target: str) -> int:
         return 1 + int(_unit(self.seed, "delta", target) * 3)
 
+    def retry_after_header(self) -> dict[str, str]:
+        """The ``Retry-After`` header of a 429, as ``retry_after`` says (none: empty)."""
+        style, seconds = self.retry_after, self.retry_after_seconds
+        if style == "none":
+            return {}
+        if style == "http-date":
+            return {"Retry-After": email.utils.formatdate(time.time() + seconds, usegmt=True)}
+        return {"Retry-After": str(seconds)}
+
     @classmethod
     def from_specs(cls, specs: list[str]) -> FaultConfig:
         """Build from CLI ``--fault`` specs such as ``429=0.1``, ``5xx=0.05`` or ``burst=3``.
@@ -189,6 +204,21 @@ class FaultConfig:
             kind = types[name]
             values[name] = int(raw) if kind == "int" else float(raw) if kind == "float" else raw
         return cls(**values)  # type: ignore[arg-type]
+
+
+def describe_inconsistently(body: dict[str, Any], how: str) -> None:
+    """Change a completed job's page as the ``inconsistent_job`` fault says (see FaultConfig)."""
+    if how == "no-data":
+        body.pop("data", None)
+    elif how == "null-data":
+        body["data"] = None
+    elif how == "no-total":
+        body.pop("total", None)
+    elif how == "total-too-high":
+        body["total"] += 2
+    else:
+        data = body["data"] = dict(body["data"])
+        data["segment_entities"] = [orjson.dumps(s).decode() for s in data["segment_entities"]]
 
 
 FAULT_HELP = """\

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from pipeline.cli import main
-from pipeline.emulator.dataset import HOSTILE_JOBS
+from pipeline.emulator.hostile import HOSTILE_JOBS
 from pipeline_tests.emulator.util import session
 
 

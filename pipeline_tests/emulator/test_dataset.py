@@ -10,7 +10,7 @@ import tracemalloc
 from typing import Any
 
 from pipeline.emulator import Dataset
-from pipeline.emulator.dataset import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
+from pipeline.emulator.hostile import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
 from pipeline_tests.conftest import EMULATOR_END_DATE
 
 

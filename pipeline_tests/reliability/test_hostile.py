@@ -13,7 +13,7 @@ import pytest
 
 import pipeline
 from pipeline.emulator import EmulatorServer
-from pipeline.emulator.dataset import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
+from pipeline.emulator.hostile import DEEP_NESTING_LEVELS, HUGE_STRING_BYTES
 from pipeline_tests.conftest import open_instance
 from pipeline_tests.loopback import Answer, serving
 from pipeline_tests.reliability.conftest import (
