@@ -22,7 +22,8 @@ from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
 from pipeline.quality import CHECKS
-from pipeline.sync import MAX_FAILURES_IN_A_ROW, sync_day, sync_range
+from pipeline.sync import sync_day, sync_range
+from pipeline.sync.ranged import MAX_FAILURES_IN_A_ROW
 from pipeline.tables import TABLE_NAMES
 from pipeline_tests.conftest import emulator_access_log
 

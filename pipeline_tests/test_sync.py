@@ -13,14 +13,15 @@ import psutil
 import pytest
 
 import pipeline.sync as sync
+import pipeline.sync.ranged as ranged
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import ApiError
 from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.emulator.faults import FaultConfig
-from pipeline.errors import LandingError
 from pipeline.storage.errors import LandingAborted
 from pipeline.storage.layout import raw_day_prefix
 from pipeline.storage.raw import ArrivingJobs, RawStore
+from pipeline.sync.errors import LandingError
 from pipeline.tables import TABLE_NAMES
 
 KEY = "sync-key"
@@ -29,8 +30,8 @@ KEY = "sync-key"
 @pytest.fixture
 def overlapped(monkeypatch):
     """Overlap from the first job, with two build workers even on a one-CPU runner."""
-    monkeypatch.setattr(sync, "OVERLAP_MIN_JOBS", 1)
-    monkeypatch.setattr(sync, "build_workers", lambda: 2)
+    monkeypatch.setattr(ranged, "OVERLAP_MIN_JOBS", 1)
+    monkeypatch.setattr(ranged, "build_workers", lambda: 2)
 
 
 def _busiest_day(dataset: Dataset) -> dt.date:
@@ -225,10 +226,10 @@ def test_build_workers_exit_when_the_landing_process_is_killed(tmp_path):
     store = RawStore(tmp_path)
     with EmulatorServer(dataset, api_key=KEY, latency_ms=40) as server:
         script = (
-            "import datetime as dt, pathlib, pipeline.sync as s\n"
+            "import datetime as dt, pathlib, pipeline.sync as s, pipeline.sync.ranged as r\n"
             "from pipeline.cloudglue.client import CloudglueClient\n"
-            "s.OVERLAP_MIN_JOBS = 1\n"
-            "s.build_workers = lambda: 2\n"
+            "r.OVERLAP_MIN_JOBS = 1\n"
+            "r.build_workers = lambda: 2\n"
             f"with CloudglueClient({KEY!r}, {server.base_url!r}, max_concurrency=2) as c:\n"
             f"    s.sync_day(c, pathlib.Path({str(tmp_path)!r}), dt.date({day:%Y, %-m, %-d}))\n"
         )

@@ -19,7 +19,8 @@ from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
 from pipeline.cli.dev import dev_command
 from pipeline.cli.errors import CliError
 from pipeline.cli.query import connect, format_rows, view_statements
-from pipeline.cli.sync import RUN_CONFIG, failure_causes, sync_days
+from pipeline.cli.span_runs import RUN_CONFIG, failure_causes
+from pipeline.cli.sync_days import sync_days
 
 __all__ = [
     "DEMO_DAYS",

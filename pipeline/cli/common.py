@@ -76,7 +76,7 @@ def ensure_dagster_home() -> Path:
         initialized = home / INITIALIZED
         if not initialized.exists():
             # Imported only here: pipeline.storage brings pyarrow and numpy, which sync_days
-            # imports with the garbage collector paused (see cli.sync._long_lived_objects).
+            # imports with the garbage collector paused (see cli.span_runs.long_lived_objects).
             from pipeline.storage.atomic import file_lock
 
             # Two commands starting together on a new home would both write dagster.yaml and

@@ -22,7 +22,7 @@ from pipeline.cli.common import (
 )
 from pipeline.cli.errors import CliError
 from pipeline.cli.query import connect, format_rows
-from pipeline.cli.sync import sync_days
+from pipeline.cli.sync_days import sync_days
 
 DEMO_DATA_DIR = "data/demo"
 DEMO_SEED = 42

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline.cli.api_options import ApiOptions, client_for
-from pipeline.cli.sync import _span_runner
+from pipeline.cli.span_runs import span_runner
 from pipeline.emulator import EmulatorServer
 
 # How long the demo waits for the emulator's delivery to be logged.
@@ -63,7 +63,7 @@ def show_webhooks(server: EmulatorServer, data_dir: Path, options: ApiOptions) -
         (request,) = tick.run_requests
         keys = request.partition_key_range
         print(f"  webhook_events_sensor requested a run of {keys.start}..{keys.end}")
-        run = _span_runner(stack, data_dir, options)
+        run = span_runner(stack, data_dir, options)
         result, _canceled = run(
             [dt.date.fromisoformat(keys.start), dt.date.fromisoformat(keys.end)]
         )

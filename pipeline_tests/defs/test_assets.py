@@ -8,7 +8,7 @@ import duckdb
 import pyarrow.dataset as pads
 
 import pipeline
-import pipeline.sync
+import pipeline.sync.ranged
 from pipeline.emulator import Dataset, EmulatorServer
 
 
@@ -128,8 +128,8 @@ def test_a_run_of_both_steps_builds_the_tables_while_landing(
     dataset, materialize_day, data_dir, monkeypatch
 ):
     # This day is small: force the build to run beside the landing, in two workers.
-    monkeypatch.setattr(pipeline.sync, "OVERLAP_MIN_JOBS", 1)
-    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 2)
+    monkeypatch.setattr(pipeline.sync.ranged, "OVERLAP_MIN_JOBS", 1)
+    monkeypatch.setattr(pipeline.sync.ranged, "build_workers", lambda: 2)
     day = max(dataset.days(), key=lambda d: len(_ground_truth_segments(dataset, d)))
     result = materialize_day(day)
     assert result.success

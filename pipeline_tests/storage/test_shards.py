@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-import pipeline.sync
+import pipeline.sync.build
 from pipeline.emulator import Dataset
 from pipeline.storage import read_table
 from pipeline.storage.parquet import write_day_shards
@@ -35,10 +35,10 @@ def test_sharded_build_equals_a_single_writer(tmp_path, monkeypatch):
     one, many = tmp_path / "one", tmp_path / "many"
     _land(one, dataset)
     _land(many, dataset)
-    monkeypatch.setattr(pipeline.sync, "SHARD_MIN_BYTES", 1)
-    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 1)
+    monkeypatch.setattr(pipeline.sync.build, "SHARD_MIN_BYTES", 1)
+    monkeypatch.setattr(pipeline.sync.build, "build_workers", lambda: 1)
     single = build_day(one, DAY)
-    monkeypatch.setattr(pipeline.sync, "build_workers", lambda: 3)
+    monkeypatch.setattr(pipeline.sync.build, "build_workers", lambda: 3)
     sharded = build_day(many, DAY)
     assert any(p.name.startswith("part-02-") for p in (many / "tables").rglob("*.parquet"))
     assert sharded.rows == single.rows and sharded.jobs == single.jobs

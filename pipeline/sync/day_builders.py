@@ -5,9 +5,10 @@ They start once per range, not once per day (a Python process with pyarrow and D
 half a second of CPU to start), and let a range's builds use every CPU while the parent process
 fetches. The parent holds the days' locks; a worker dies with its parent (``PR_SET_PDEATHSIG``),
 so it never commits a day whose lock is gone (in a bucket, where the lock is a lease, it checks
-before each commit that the lease is still its parent's). A plain ``python -m`` child speaking
+before each commit that the lease is still its parent's). A plain ``python`` child speaking
 pickles over its stdin and stdout, not ``multiprocessing``: see
-``pipeline.storage._build_worker``.
+``pipeline.storage._build_worker``. It runs ``main`` of this module as imported (not as
+``__main__``), so results unpickle in the parent as ``pipeline.sync.day_builders.BuiltDay``.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ def _receive(stream: IO[bytes]) -> Any:
 
 class _Worker:
     def __init__(self, results: queue.Queue[list[BuiltDay]]) -> None:
-        cmd = [sys.executable, "-m", "pipeline.day_builders"]
+        cmd = [sys.executable, "-c", "from pipeline.sync.day_builders import main; main()"]
         # numpy's import starts a BLAS thread per CPU, which a worker never uses.
         env = {"OPENBLAS_NUM_THREADS": "1", **os.environ}
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
@@ -177,7 +178,7 @@ def main() -> None:
 
     sys.meta_path.insert(0, _WithoutPandas())  # type: ignore[arg-type]
     from pipeline.quality import check_days
-    from pipeline.sync import build_day
+    from pipeline.sync.build import build_day
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while True:
@@ -211,11 +212,3 @@ def main() -> None:
                 if r.error is not None:
                     r.error = RuntimeError(f"{type(r.error).__name__}: {r.error}")
             _send(stdout, results)
-
-
-if __name__ == "__main__":
-    # The module's own copy, not this __main__ one: results must unpickle in the parent as
-    # pipeline.day_builders.BuiltDay.
-    from pipeline.day_builders import main as module_main
-
-    module_main()

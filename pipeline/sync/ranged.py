@@ -4,22 +4,18 @@
 missing completed job of the range through the client's one in-flight limit, and builds and
 commits each day as soon as its jobs are landed, yielding a :class:`DayResult` per day. A day that
 fails (its jobs could not be landed, its build failed) is reported and does not stop the others.
-``land_day``, ``sync_day`` and ``build_day`` are the one-day forms. Nothing here knows Dagster.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
-import hashlib
 import itertools
-import os
 import shutil
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,76 +23,21 @@ from typing import Any
 from pipeline.cloudglue.client import CloudglueClient
 from pipeline.cloudglue.errors import AuthError, CloudglueError, ConfigError, NotFoundError
 from pipeline.cloudglue.models import Job
-from pipeline.day_builders import DayBuilders
-from pipeline.errors import LandingError
 from pipeline.progress import ProgressCallback
-from pipeline.quality import CheckOutcome, check_day, check_days
-from pipeline.storage import DayWriteResult, write_day
+from pipeline.quality import check_day, check_days
+from pipeline.storage import DayWriteResult
 from pipeline.storage.layout import job_file_name
-from pipeline.storage.parquet import DayBuild, built_day, write_day_shards
-from pipeline.storage.raw import Listing, RawStore, arriving_shards
-from pipeline.storage.store import FileInfo, Store
-
-# A data dir: a local path, a bucket URL (s3://bucket/prefix) or an open Store.
-DataDir = str | os.PathLike[str] | Store
-
-
-@dataclass
-class LandingResult:
-    """What landing one day did, for logs and Dagster metadata.
-
-    ``skipped``: ``(job_id, reason)`` of every job the API showed but the day cannot hold: deleted
-    (404) between listing and fetching, and, on the first day of a range, listed items that no day
-    can hold (no usable ``created_at``, or no job at all). ``requests``: the HTTP requests made
-    for this day's jobs (the range's listing requests are the range's, see ``RangeStats``).
-    """
-
-    day: dt.date
-    jobs_by_status: dict[str, int]
-    fetched: int
-    already_landed: int
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-    pruned: int = 0
-    requests: int = 0
-
-    @property
-    def listed(self) -> int:
-        return sum(self.jobs_by_status.values())
-
-
-@dataclass
-class DayResult:
-    """One day of a range: its landing, its committed partitions and check outcomes, or why it
-    failed. ``unchanged``: nothing changed upstream since the day was built, so nothing was done."""
-
-    day: dt.date
-    landing: LandingResult | None = None
-    built: DayWriteResult | None = None
-    checks: list[CheckOutcome] = field(default_factory=list)
-    error: BaseException | None = None
-    unchanged: bool = False
-    seconds: float = 0.0
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-@dataclass
-class RangeStats:
-    """What the whole range cost: filled in while ``sync_range`` runs."""
-
-    listing_requests: int = 0
-    client: dict[str, Any] = field(default_factory=dict)
-
+from pipeline.storage.parquet import DayBuild
+from pipeline.storage.raw import RawStore, arriving_shards
+from pipeline.sync.build import DataDir, build_fingerprint, build_workers
+from pipeline.sync.day_builders import DayBuilders
+from pipeline.sync.errors import LandingError
+from pipeline.sync.plan import list_range, unchanged_build
+from pipeline.sync.results import DayResult, LandingResult, RangeStats
 
 # Jobs to fetch at least for a day's build to run beside its landing: its worker processes cost
 # about half a second of CPU each to start, which a small day does not pay back.
 OVERLAP_MIN_JOBS = 100
-# Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
-SHARD_MIN_BYTES = 2 * 2**20
-# Part of every build fingerprint: bump it when the tables built from the same landing change.
-BUILD_VERSION = "3"
 # Jobs failing one after another with no success between them: the API is down or refusing us,
 # and the rest of the range is not attempted (each job would spend its whole retry budget).
 MAX_FAILURES_IN_A_ROW = 16
@@ -117,125 +58,6 @@ class _Day:
     @property
     def completed(self) -> int:
         return sum(job.is_completed for job in self.jobs)
-
-
-def list_range(
-    client: CloudglueClient, days: Sequence[dt.date]
-) -> tuple[dict[dt.date, list[Job]], list[tuple[str, str]]]:
-    """The jobs of each of ``days`` from one listing of ``min(days)..max(days)``, and the listed
-    items no day can hold (``(job_id, reason)``: no usable ``created_at``, or no job)."""
-    wanted = set(days)
-    skipped_before = len(client.stats.snapshot()["skipped"])
-    jobs = client.list_jobs(min(days), max(days))
-    by_day: dict[dt.date, list[Job]] = {day: [] for day in sorted(wanted)}
-    for job in jobs:
-        created = job.created_date
-        if created in wanted:
-            by_day[created].append(job)
-    return by_day, [tuple(s) for s in client.stats.snapshot()["skipped"][skipped_before:]]
-
-
-def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWriteResult | None:
-    """The day's partitions when the landing matches ``jobs`` as listed now (same objects, every
-    completed one landed) and the partitions were built from that landing; else None."""
-    listing = store.read_listing(day)
-    if listing is None or len(listing.jobs) != len(jobs):
-        return None
-    if {job.job_id: job.raw for job in jobs} != {job["job_id"]: job for job in listing.jobs}:
-        return None
-    landed = store.landed(day)
-    if any(job.is_completed and job_file_name(job.job_id) not in landed for job in jobs):
-        return None
-    fingerprint = _build_fingerprint(store, day, listing, landed)
-    built = built_day(store.store, day, fingerprint, locked=True)
-    return None if built is None else dataclasses.replace(built, source=(listing, landed))
-
-
-def _unchanged_in_range(
-    store: RawStore,
-    day: dt.date,
-    jobs: Sequence[Job],
-    unplaced: Sequence[tuple[str, str]],
-    first: dt.date,
-) -> DayWriteResult | None:
-    """``unchanged_build`` for a day of a listed range, except that the range's ``first`` day
-    counts as changed while the listing holds items no day can hold: a sync reports them."""
-    return None if unplaced and day == first else unchanged_build(store, day, jobs)
-
-
-def changed_days(
-    client: CloudglueClient, data_dir: DataDir, days: Sequence[dt.date]
-) -> tuple[list[dt.date], dict[dt.date, DayWriteResult]]:
-    """Which of ``days`` need a sync, from one listing: those whose jobs changed upstream since
-    they were built (or that were never built), and the partitions of the others. The first day
-    counts as changed while the listing holds items no day can hold: a sync reports them. Days
-    never landed need no listing to know."""
-    store = RawStore(data_dir)
-    if not any(store.has_listing(day) for day in store.landed_days() & set(days)):
-        return sorted(days), {}
-    by_day, unplaced = list_range(client, days)
-
-    def built(day: dt.date) -> DayWriteResult | None:
-        return _unchanged_in_range(store, day, by_day[day], unplaced, min(days))
-
-    changed: list[dt.date] = []
-    unchanged: dict[dt.date, DayWriteResult] = {}
-    for day, result in zip(by_day, store.store.map(built, list(by_day)), strict=True):
-        if result is None:
-            changed.append(day)
-        else:
-            unchanged[day] = result
-    return changed, unchanged
-
-
-@dataclass
-class DayState:
-    """A day as the data dir holds it and, when listed, as the API lists it now: what
-    ``cloudglue-pipeline status`` shows and ``sync --dry-run`` plans from. Reading it writes
-    nothing."""
-
-    day: dt.date
-    landed_by_status: dict[str, int]  # the landed listing's jobs ({} when never landed)
-    landed_jobs: int  # completed jobs' files landed
-    built: DayWriteResult | None  # the partitions, if built from the landing as it is now
-    upstream_by_status: dict[str, int] | None = None  # None: not listed
-    to_fetch: int = 0  # completed upstream, not landed
-    # A sync would run the day: ``changed_days``' test, behind the summary's "(unchanged)".
-    stale: bool | None = None
-
-
-def day_states(
-    data_dir: DataDir, days: Sequence[dt.date], client: CloudglueClient | None = None
-) -> list[DayState]:
-    """Each of ``days`` (ascending) from the data dir and, with a ``client``, from one listing
-    of the range compared with what is landed."""
-    store = RawStore(data_dir)
-    days = sorted(days)
-    upstream: dict[dt.date, list[Job]] | None = None
-    unplaced: list[tuple[str, str]] = []
-    if client is not None and days:
-        upstream, unplaced = list_range(client, days)
-
-    def state(day: dt.date) -> DayState:
-        listing = store.read_listing(day)
-        landed = store.landed(day)
-        by_status = Counter(job.get("status") for job in listing.jobs) if listing else Counter()
-        result = DayState(day, dict(by_status), len(landed), None)
-        if upstream is not None:
-            jobs = upstream[day]
-            result.upstream_by_status = dict(Counter(job.status for job in jobs))
-            result.to_fetch = sum(
-                job.is_completed and job_file_name(job.job_id) not in landed for job in jobs
-            )
-            # An unchanged day's partitions are those built from its landing: found once.
-            result.built = _unchanged_in_range(store, day, jobs, unplaced, days[0])
-            result.stale = result.built is None
-        if result.built is None and listing is not None:
-            fingerprint = _build_fingerprint(store, day, listing, landed)
-            result.built = built_day(store.store, day, fingerprint, locked=True)
-        return result
-
-    return list(store.store.map(state, days))
 
 
 def sync_range(
@@ -531,7 +353,7 @@ class _Range:
                         plan.failures.append((job_id, outcome))
                 landing = self._finish_landing(plan)
                 listing = self.store.read_listing(plan.day)
-                built = b.finish(_build_fingerprint(self.store, plan.day, listing))
+                built = b.finish(build_fingerprint(self.store, plan.day, listing))
             result = DayResult(plan.day, landing, built, check_day(self.data_dir, plan.day))
         except Exception as exc:
             result = DayResult(plan.day, error=exc)
@@ -546,129 +368,3 @@ def _is_local(exc: BaseException) -> bool:
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
-
-
-# ---- one day ---------------------------------------------------------------------------------
-
-
-def _one_day(
-    client: CloudglueClient,
-    data_dir: DataDir,
-    day: dt.date,
-    *,
-    build: bool,
-    progress: ProgressCallback | None,
-) -> DayResult:
-    (result,) = sync_range(client, data_dir, [day], build=build, progress=progress)
-    if result.error is not None:
-        raise result.error
-    return result
-
-
-def land_day(
-    client: CloudglueClient,
-    store: RawStore,
-    day: dt.date,
-    *,
-    progress: ProgressCallback | None = None,
-) -> LandingResult:
-    """Land one day: list it, fetch the completed jobs not landed yet, write the listing."""
-    result = _one_day(client, store.store, day, build=False, progress=progress)
-    assert result.landing is not None
-    return result.landing
-
-
-def sync_day(
-    client: CloudglueClient,
-    data_dir: DataDir,
-    day: dt.date,
-    *,
-    progress: ProgressCallback | None = None,
-) -> tuple[LandingResult, DayWriteResult]:
-    """``sync_range`` of one day: its landing and its committed partitions (raises if it failed)."""
-    result = _one_day(client, data_dir, day, build=True, progress=progress)
-    assert result.landing is not None and result.built is not None
-    return result.landing, result.built
-
-
-def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict[str, str]:
-    """Per day (ISO date), a fingerprint of the set of completed job ids created that day.
-
-    A day whose set changed (a job completed, or was deleted) gets a new fingerprint, so a sensor
-    can request exactly the days that need a run.
-    """
-    by_day: dict[str, list[str]] = {day.isoformat(): [] for day in days}
-    for job in jobs:
-        created = job.created_date
-        if job.is_completed and created is not None and created.isoformat() in by_day:
-            by_day[created.isoformat()].append(job.job_id)
-    return {
-        day: hashlib.sha256("\n".join(sorted(ids)).encode("utf-8", "surrogatepass")).hexdigest()[
-            :16
-        ]
-        for day, ids in by_day.items()
-    }
-
-
-def _build_fingerprint(
-    store: RawStore,
-    day: dt.date,
-    listing: Listing | None,
-    landed: dict[str, FileInfo] | None = None,
-) -> str:
-    """What a day's partitions record they were built from: the landing and the build version."""
-    return f"{BUILD_VERSION}:{store.fingerprint(day, listing, landed)}"
-
-
-def build_day(
-    data_dir: DataDir,
-    day: dt.date,
-    *,
-    locked: bool = False,
-    fresh: bool = False,
-    copies: Path | None = None,
-) -> DayWriteResult:
-    """Rebuild the day's partitions of all six tables from its landing (bounded memory).
-
-    A day whose landing has not changed since its last build (same listed jobs, same landed
-    files) is not rebuilt: the result describes the partitions already there, which keep the
-    ``fetched_at`` of the build that wrote them. ``fresh``: the caller just landed new jobs, so
-    the day is built without looking (in a bucket, that look is a dozen requests). ``copies``:
-    a local directory holding the jobs just landed (read there, not from a bucket).
-    ``locked``: the caller holds the day's lock.
-    """
-    store = RawStore(data_dir)
-    data_dir = store.store
-    listing = store.read_listing(day)
-    landed = store.landed(day)
-    fingerprint = _build_fingerprint(store, day, listing, landed)
-    built = None if fresh else built_day(data_dir, day, fingerprint, locked=locked)
-    if built is not None:
-        return built
-    if listing is None:
-        return write_day(
-            data_dir,
-            day,
-            [],
-            fetched_at=dt.datetime.now(dt.UTC),
-            fingerprint=fingerprint,
-            locked=locked,
-        )
-    # A worker process costs about half a second to start: worth it for big days only.
-    landed_bytes = sum(info.size for info in landed.values())
-    workers = min(build_workers(), 1 + landed_bytes // SHARD_MIN_BYTES)
-    shards = store.day_shards(day, listing, workers, landed, copies)
-    result = write_day_shards(
-        data_dir,
-        day,
-        shards,
-        fetched_at=listing.listed_at,
-        fingerprint=fingerprint,
-        locked=locked,
-    )
-    return dataclasses.replace(result, source=(listing, landed))
-
-
-def build_workers() -> int:
-    """Processes a day's build may use: the CPUs this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
