@@ -76,9 +76,10 @@ def requests_per_hour() -> None:
             client = CloudglueClient(api_key=KEY, base_url=server.base_url)
             list(sync_range(client, data_dir, dataset.days()))
             resources = {"cloudglue": CloudglueResource(api_key=KEY, base_url=server.base_url)}
-            first = completed_jobs_sensor(dg.build_sensor_context(resources=resources))
+            sensor = completed_jobs_sensor()
+            first = sensor(dg.build_sensor_context(resources=resources))
             server.stats.reset()
-            completed_jobs_sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
+            sensor(dg.build_sensor_context(cursor=first.cursor, resources=resources))
             tick = server.stats.requests
             job_id = _pending(dataset)[0]
             dataset.set_status(job_id, "completed")

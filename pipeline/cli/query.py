@@ -156,8 +156,8 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
-def _cell(value: Any, width: int = 60) -> str:
-    text = "NULL" if value is None else str(value)
+def _cell(value: Any, width: int = 60, null: str = "NULL") -> str:
+    text = null if value is None else str(value)
     text = text.replace("\n", "\\n")
     return text if len(text) <= width else text[: width - 1] + "…"
 
@@ -169,10 +169,16 @@ def _json(value: Any, indent: int | None = None) -> str:
 
 
 def format_rows(
-    columns: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, total: int | None = None
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    fmt: str,
+    *,
+    total: int | None = None,
+    null: str = "NULL",
 ) -> str:
-    """Rows as an aligned text table (long cells cut; its last line counts them, and says when
-    they are the first of ``total``), CSV, a JSON array of objects, or JSON lines."""
+    """Rows as an aligned text table (long cells cut, None shown as ``null``; its last line
+    counts them, and says when they are the first of ``total``), CSV (None empty), a JSON array
+    of objects, or JSON lines (None null)."""
     if fmt in ("json", "jsonl"):
         records = [dict(zip(columns, row, strict=True)) for row in rows]
         if fmt == "jsonl":
@@ -185,7 +191,7 @@ def format_rows(
         for row in rows:
             writer.writerow(["" if v is None else _csv_value(v) for v in row])
         return out.getvalue()
-    cells = [[_cell(v) for v in row] for row in rows]
+    cells = [[_cell(v, null=null) for v in row] for row in rows]
     widths = [max([len(c), *(len(r[i]) for r in cells)]) for i, c in enumerate(columns)]
     numeric = [
         bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)

@@ -76,12 +76,16 @@ def _run(args: argparse.Namespace) -> int:
                 f"listing {first}..{last} failed: {exc}; pass --offline to skip it"
             ) from None
     columns, rows = status_rows(states)
-    sys.stdout.write(format_rows(columns, rows, args.format))
+    sys.stdout.write(format_rows(columns, rows, args.format, null=NOT_BUILT))
     return 0
 
 
+# A table's rows on a day not built, in the text table (CSV leaves the cell empty, JSON has null).
+NOT_BUILT = "-"
+
+
 def status_rows(states: list[Any]) -> tuple[list[str], list[list[Any]]]:
-    """The status table: a row per day, the tables' rows in TABLE_NAMES order."""
+    """The status table: a row per day, the tables' rows in TABLE_NAMES order (None: not built)."""
     from pipeline.tables import TABLE_NAMES
 
     columns = ["day", "jobs", "by status", "landed", "built", *TABLE_NAMES, "upstream"]

@@ -59,7 +59,7 @@ def show_webhooks(server: EmulatorServer, data_dir: Path, options: ApiOptions) -
             ),
             "data_dir": DataDirResource(path=str(data_dir)),
         }
-        tick = webhook_events_sensor(dg.build_sensor_context(resources=resources))
+        tick = webhook_events_sensor()(dg.build_sensor_context(resources=resources))
         (request,) = tick.run_requests
         keys = request.partition_key_range
         print(f"  webhook_events_sensor requested a run of {keys.start}..{keys.end}")

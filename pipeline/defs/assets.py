@@ -16,7 +16,7 @@ import dagster as dg
 
 from pipeline.cloudglue.errors import AuthError, ConfigError
 from pipeline.defs import metadata as md
-from pipeline.defs.checks import check_evaluations, check_specs
+from pipeline.defs.checks import check_evaluations, check_specs, table_check_keys
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
 from pipeline.progress import current_reporter
@@ -91,6 +91,8 @@ def days_asset(
         ],
         check_specs=check_specs(partitions),
         partitions_def=partitions,
+        # Subsettable for the landing's sake: the tables alone rebuild from the landing with no
+        # API call, the landing alone lands. Any table selected records all six (see below).
         can_subset=True,
         retry_policy=retry_policy,
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=days_per_run()),
@@ -102,7 +104,8 @@ def days_asset(
         data_dir: DataDirResource,
     ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
         """Lands the run's days (when raw_extract_jobs is selected) and builds their tables (when
-        any table is), each day committed atomically per table as soon as its jobs are landed."""
+        any table is: all six, recorded as such), each day committed atomically per table as
+        soon as its jobs are landed."""
         yield from _materialize_days(context, cloudglue, data_dir)
 
     return cloudglue_days
@@ -113,9 +116,12 @@ def _materialize_days(
 ) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation]:
     days = [partition_day(key) for key in context.partition_keys]
     selected = {key.to_user_string() for key in context.selected_asset_keys}
-    checks = context.selected_asset_check_keys
     land = RAW_ASSET in selected
-    tables = [name for name in TABLE_NAMES if name in selected]
+    # A day's six tables are built and committed together, so whichever of them are selected,
+    # all six are recorded with every check on them: none keeps a materialization (row count,
+    # schema, checks) older than the partition it describes.
+    tables = list(TABLE_NAMES) if selected.intersection(TABLE_NAMES) else []
+    checks = context.selected_asset_check_keys | (table_check_keys() if tables else set())
     failed: list[DayResult] = []
     stats = RangeStats()
     try:

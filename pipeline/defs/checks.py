@@ -36,6 +36,11 @@ def check_specs(partitions_def: dg.PartitionsDefinition) -> list[dg.AssetCheckSp
         ]
 
 
+def table_check_keys() -> frozenset[dg.AssetCheckKey]:
+    """The key of every registered check (each is on one of the six tables)."""
+    return frozenset(dg.AssetCheckKey(dg.AssetKey(check.table), check.name) for check in CHECKS)
+
+
 def check_evaluations(
     outcomes: Iterable[CheckOutcome],
     day: dt.date,

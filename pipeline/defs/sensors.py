@@ -29,22 +29,41 @@ from pipeline.storage.raw import RawStore
 from pipeline.sync import completed_fingerprints, list_range, unchanged_build
 
 
-@dg.sensor(
-    job=cloudglue_daily_job,
-    # With webhooks on, webhook_events_sensor drives the runs and this one is the safety net.
-    minimum_interval_seconds=poll_seconds(),
-    description=(
-        f"Every {poll_seconds() // 60} minutes (hourly when {WEBHOOKS_ENV}=on: webhooks drive "
-        f"the runs), lists the jobs created in the last {LOOKBACK_DAYS_ENV} days "
-        f"(default {DEFAULT_LOOKBACK_DAYS}) and requests a run for each day whose set of completed "
-        "jobs changed."
-    ),
-)
-def completed_jobs_sensor(
-    context: dg.SensorEvaluationContext, cloudglue: CloudglueResource, data_dir: DataDirResource
+def completed_jobs_sensor() -> dg.SensorDefinition:
+    """The polling sensor, with its interval (CLOUDGLUE_WEBHOOKS) and its window
+    (CLOUDGLUE_SENSOR_LOOKBACK_DAYS) as set now: the definitions call this when Dagster loads
+    them."""
+    interval = poll_seconds()
+    window = lookback_days()
+
+    @dg.sensor(
+        name="completed_jobs_sensor",
+        job=cloudglue_daily_job,
+        # With webhooks on, webhook_events_sensor drives the runs and this one is the safety net.
+        minimum_interval_seconds=interval,
+        description=(
+            f"Every {interval // 60} minutes (hourly when {WEBHOOKS_ENV}=on: webhooks drive "
+            f"the runs), lists the jobs created in the last {LOOKBACK_DAYS_ENV} days "
+            f"(default {DEFAULT_LOOKBACK_DAYS}) and requests a run for each day whose set of "
+            "completed jobs changed."
+        ),
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, cloudglue: CloudglueResource, data_dir: DataDirResource
+    ) -> dg.SensorResult:
+        return _tick(context, cloudglue, data_dir, window)
+
+    return _sensor
+
+
+def _tick(
+    context: dg.SensorEvaluationContext,
+    cloudglue: CloudglueResource,
+    data_dir: DataDirResource,
+    window: int,
 ) -> dg.SensorResult:
     today = dt.datetime.now(dt.UTC).date()
-    days = [today - dt.timedelta(days=n) for n in range(lookback_days())]
+    days = [today - dt.timedelta(days=n) for n in range(window)]
     with cloudglue.get_client() as client:
         by_day, _ = list_range(client, days)
     fingerprints = completed_fingerprints((job for jobs in by_day.values() for job in jobs), days)

@@ -63,24 +63,45 @@ def day_ranges(days: set[dt.date], days_per_run: int) -> list[tuple[dt.date, dt.
     return ranges
 
 
-@dg.sensor(
-    job=cloudglue_daily_job,
-    minimum_interval_seconds=settings.webhook_sensor_seconds(),
-    description=(
-        "Requests a run of the days of the jobs whose webhook events (`cloudglue-pipeline "
-        "webhooks serve`) were logged since the last tick; every "
-        f"{settings.WEBHOOK_SENSOR_SECONDS_ENV} seconds "
-        f"(default {settings.DEFAULT_WEBHOOK_SENSOR_SECONDS})."
-    ),
-)
 def webhook_events_sensor(
-    context: dg.SensorEvaluationContext, cloudglue: CloudglueResource, data_dir: DataDirResource
+    partitions_def: dg.DailyPartitionsDefinition | None = None,
+) -> dg.SensorDefinition:
+    """The event sensor over ``partitions_def`` (else the daily partitions as CLOUDGLUE_START_DATE
+    says now), with its interval (CLOUDGLUE_WEBHOOK_SENSOR_SECONDS) and days per run
+    (CLOUDGLUE_DAYS_PER_RUN) as set now: the definitions call this when Dagster loads them."""
+    first = (partitions_def or daily_partitions()).start.date()
+    days_per_run = settings.days_per_run()
+
+    @dg.sensor(
+        name="webhook_events_sensor",
+        job=cloudglue_daily_job,
+        minimum_interval_seconds=settings.webhook_sensor_seconds(),
+        description=(
+            "Requests a run of the days of the jobs whose webhook events (`cloudglue-pipeline "
+            "webhooks serve`) were logged since the last tick; every "
+            f"{settings.WEBHOOK_SENSOR_SECONDS_ENV} seconds "
+            f"(default {settings.DEFAULT_WEBHOOK_SENSOR_SECONDS})."
+        ),
+    )
+    def _sensor(
+        context: dg.SensorEvaluationContext, cloudglue: CloudglueResource, data_dir: DataDirResource
+    ) -> dg.SensorResult:
+        return _tick(context, cloudglue, data_dir, first, days_per_run)
+
+    return _sensor
+
+
+def _tick(
+    context: dg.SensorEvaluationContext,
+    cloudglue: CloudglueResource,
+    data_dir: DataDirResource,
+    first: dt.date,
+    days_per_run: int,
 ) -> dg.SensorResult:
     events, cursor = EventLog(data_dir.root).read_new(context.cursor)
     if not events:
         return dg.SensorResult(run_requests=[], cursor=cursor)
     today = dt.datetime.now(dt.UTC).date()
-    first = daily_partitions().start.date()
     days = {d for d in _days_of(events, cloudglue, context.log) if first <= d <= today}
     batch = hashlib.sha256("\n".join(sorted(e.event_id for e in events)).encode()).hexdigest()
     run_requests = [
@@ -91,7 +112,7 @@ def webhook_events_sensor(
                 ASSET_PARTITION_RANGE_END_TAG: end.isoformat(),
             },
         )
-        for start, end in day_ranges(days, settings.days_per_run())
+        for start, end in day_ranges(days, days_per_run)
     ]
     context.log.info(f"{len(events)} new event(s): {len(days)} day(s) to run")
     return dg.SensorResult(run_requests=run_requests, cursor=cursor)

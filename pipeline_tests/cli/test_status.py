@@ -3,12 +3,17 @@ bucket: what they say matches what `sync` then does, and they write nothing."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
+import re
 from pathlib import Path
 
 import pipeline
+from pipeline.cloudglue.client import CloudglueClient
 from pipeline.emulator import Dataset, EmulatorServer
+from pipeline.sync import sync_range
 from pipeline.tables import TABLE_NAMES
 from pipeline_tests.cli.conftest import run_cli
 from pipeline_tests.conftest import EMULATOR_END_DATE
@@ -125,3 +130,47 @@ def test_dry_run_says_what_it_would_fetch_and_build_and_writes_nothing(tmp_path:
         ]
         assert would[day].split()[-4:] == [str(len(completed)), "fetch", "and", "build"]
     assert "nothing was written" in dry.stdout.splitlines()[-1]
+
+
+def _text_table(text: str) -> list[dict[str, str]]:
+    """The rows of a text table, each cell cut at its column's rule (the header's dashes)."""
+    header, rule, *rows = text.splitlines()[:-1]  # the last line counts the rows
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", rule)]
+    cells = [[line.ljust(len(rule))[a:b].strip() for a, b in spans] for line in [header, *rows]]
+    return [dict(zip(cells[0], row, strict=True)) for row in cells[1:]]
+
+
+def test_status_shows_a_dash_for_the_rows_of_a_day_not_built(tmp_path):
+    """In the text table a day not built shows `-` in each table's cell, never NULL; CSV leaves
+    the cell empty and JSON has null."""
+    dataset = Dataset(seed=7, jobs=20, days=2, end_date=EMULATOR_END_DATE)
+    built, not_built = (str(day) for day in dataset.days())
+    data_dir = tmp_path / "data"
+    with (
+        EmulatorServer(dataset, api_key=KEY) as server,
+        CloudglueClient(api_key=KEY, base_url=server.base_url) as client,
+    ):
+        (result,) = sync_range(client, data_dir, [dt.date.fromisoformat(built)])
+        assert result.ok
+    args = ("--from", built, "--to", not_built, "--offline", "--data-dir", str(data_dir))
+
+    def status(fmt: str) -> str:
+        done = run_cli("status", *args, "--format", fmt)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    table = status("table")
+    assert "NULL" not in table
+    rows = {row["day"]: row for row in _text_table(table)}
+    assert [rows[not_built][name] for name in TABLE_NAMES] == ["-"] * len(TABLE_NAMES)
+    assert rows[not_built]["built"] == "no"
+    counts = {name: len(pipeline.read_table(name, data_dir, days=[built])) for name in TABLE_NAMES}
+    assert {name: int(rows[built][name]) for name in TABLE_NAMES} == counts
+
+    by_day = {row["day"]: row for row in csv.DictReader(io.StringIO(status("csv")))}
+    assert [by_day[not_built][name] for name in TABLE_NAMES] == [""] * len(TABLE_NAMES)
+    assert {name: int(by_day[built][name]) for name in TABLE_NAMES} == counts
+
+    by_day = {row["day"]: row for row in json.loads(status("json"))}
+    assert [by_day[not_built][name] for name in TABLE_NAMES] == [None] * len(TABLE_NAMES)
+    assert {name: by_day[built][name] for name in TABLE_NAMES} == counts

@@ -144,3 +144,57 @@ def test_a_run_of_both_steps_builds_the_tables_while_landing(
         assert [json.loads(e) if e is not None else None for e in rows["entities_json"]] == (
             entities
         )
+
+
+def test_selecting_one_table_records_all_six_with_their_rows_and_checks(
+    dataset, resources, dagster_instance, data_dir
+):
+    """A day's six tables are rebuilt together: a run selecting one of them records a
+    materialization of each of the six on the day, with the rows its partition holds, and
+    evaluates every check on them against those materializations."""
+    import dagster as dg
+
+    from pipeline.defs.assets import days_asset
+    from pipeline.quality import CHECKS
+    from pipeline.tables import TABLE_NAMES
+
+    day = max(dataset.days(), key=lambda d: len(_ground_truth_segments(dataset, d)))
+    partition = day.isoformat()
+
+    def materialize(selection: list[str]) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            [days_asset(retry_policy=None)],
+            selection=selection,
+            partition_key=partition,
+            instance=dagster_instance,
+            resources=resources,
+        )
+
+    assert materialize(["raw_extract_jobs"]).success  # landed, no table built yet
+    result = materialize(["segment_entities"])
+    assert result.success
+
+    events = {
+        event.asset_key.to_user_string(): event
+        for event in result.get_asset_materialization_events()
+    }
+    assert set(events) == set(TABLE_NAMES)
+    for name in TABLE_NAMES:
+        rows = len(pipeline.read_table(name, data_dir, days=[day]))
+        assert events[name].partition == partition
+        assert events[name].materialization.metadata["dagster/row_count"].value == rows
+        latest = dagster_instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(name), asset_partitions=[partition]),
+            limit=1,
+        ).records[0]
+        assert latest.run_id == result.run_id
+    segments = sum(len(v) for v in _ground_truth_segments(dataset, day).values())
+    assert events["segment_entities"].materialization.metadata["dagster/row_count"].value == (
+        segments
+    )
+    evaluations = result.get_asset_check_evaluations()
+    assert {(e.asset_key.to_user_string(), e.check_name) for e in evaluations} == {
+        (check.table, check.name) for check in CHECKS
+    }
+    assert all(e.passed and e.partition == partition for e in evaluations)
+    assert all(e.target_materialization_data.run_id == result.run_id for e in evaluations)

@@ -35,7 +35,7 @@ def _tick(server: EmulatorServer, cursor: str | None, data_dir: Path) -> dg.Sens
             "data_dir": DataDirResource(path=str(data_dir)),
         },
     )
-    return completed_jobs_sensor(context)
+    return completed_jobs_sensor()(context)
 
 
 def _requested(result: dg.SensorResult) -> tuple[str, str]:

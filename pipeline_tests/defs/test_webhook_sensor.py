@@ -30,7 +30,7 @@ from pipeline_tests.webhooks.util import event, wait_for_events
 
 def _tick(resources: dict[str, object], cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(cursor=cursor, resources=resources)
-    return webhook_events_sensor(context)
+    return webhook_events_sensor()(context)
 
 
 def _run(resources, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:

@@ -159,3 +159,26 @@ def test_settings_are_read_when_the_definitions_load_not_at_import(monkeypatch):
     monkeypatch.setenv("CLOUDGLUE_START_DATE", "2026-04-01")
     later = defs().resolve_asset_graph().get(dg.AssetKey("segment_entities"))
     assert later.partitions_def.get_first_partition_key() == "2026-04-01"
+
+
+def test_sensor_intervals_are_read_when_the_definitions_load_not_at_import(monkeypatch):
+    """CLOUDGLUE_WEBHOOKS and CLOUDGLUE_WEBHOOK_SENSOR_SECONDS set after the import still take
+    effect, and follow each later load."""
+    from pipeline.definitions import defs
+
+    def intervals() -> tuple[int | None, int | None]:
+        sensors = {s.name: s for s in defs().sensors}
+        return (
+            sensors["completed_jobs_sensor"].minimum_interval_seconds,
+            sensors["webhook_events_sensor"].minimum_interval_seconds,
+        )
+
+    monkeypatch.delenv("CLOUDGLUE_WEBHOOKS", raising=False)
+    monkeypatch.delenv("CLOUDGLUE_WEBHOOK_SENSOR_SECONDS", raising=False)
+    assert intervals() == (300, 30)
+    monkeypatch.setenv("CLOUDGLUE_WEBHOOKS", "on")
+    monkeypatch.setenv("CLOUDGLUE_WEBHOOK_SENSOR_SECONDS", "5")
+    assert intervals() == (3600, 5)
+    monkeypatch.setenv("CLOUDGLUE_WEBHOOKS", "off")
+    monkeypatch.setenv("CLOUDGLUE_WEBHOOK_SENSOR_SECONDS", "45")
+    assert intervals() == (300, 45)
