@@ -49,19 +49,30 @@ class EmulatorServer:
         webhook_retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
     ) -> None:
         self.dataset = dataset
-        self.faults = faults or FaultConfig()
+        self._faults = faults or FaultConfig()
         self.latency_ms = latency_ms
         self.complete_after = complete_after
         self.stats = EmulatorStats()
-        self.webhooks = Webhooks(self.faults, retry_delays=webhook_retry_delays)
+        self.webhooks = Webhooks(self._faults, retry_delays=webhook_retry_delays)
         dataset.on_status_change(self._status_changed)
         self._api_key = api_key
-        self._routes = Routes(dataset, self.faults, self.webhooks)
+        self._routes = Routes(dataset, self._faults, self.webhooks)
         self._httpd = EmulatorHTTPServer((host, port), self._serve, self.stats)
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
         self._attempts: dict[str, int] = {}
         self._lock = threading.Lock()
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: FaultConfig) -> None:
+        """Swapped while serving (a test's outage that ends): requests after it see the new
+        faults, in the checks here and in the bodies the routes answer."""
+        self._faults = faults
+        self._routes.faults = faults
 
     @property
     def port(self) -> int:
