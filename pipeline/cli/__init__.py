@@ -1,5 +1,5 @@
 """The ``cloudglue-pipeline`` command line: ``sync``, ``status``, ``demo``, ``query``, ``dev``,
-``emulator``.
+``emulator``, ``webhooks``.
 
 ``sync`` and ``demo`` run the Dagster assets in-process on the instance at DAGSTER_HOME, so the
 UI that ``dev`` starts shows their runs; ``query`` needs only DuckDB. Each command's module
