@@ -21,7 +21,7 @@ from pipeline.emulator import Dataset, EmulatorServer
 from pipeline.sync import sync_day
 from pipeline_tests.cli.conftest import CLI
 from pipeline_tests.stores import PYTHON, walk
-from pipeline_tests.test_ranged import _assert_same_tables
+from pipeline_tests.sync.test_ranged import _assert_same_tables
 
 KEY = "two-machines-key"
 END = dt.date(2026, 1, 15)
