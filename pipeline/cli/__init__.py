@@ -9,7 +9,7 @@ dispatches to it and turns a :class:`CliError` into its one-line message and exi
 from __future__ import annotations
 
 import argparse
-import sys
+import logging
 from collections.abc import Sequence
 
 from pipeline.cli import demo, dev, emulator, query, status, sync, webhooks
@@ -18,6 +18,7 @@ from pipeline.cli.common import check_days, ensure_dagster_home
 from pipeline.cli.demo import DEMO_DAYS, DEMO_JOBS, DEMO_SEED
 from pipeline.cli.dev import dev_command
 from pipeline.cli.errors import CliError
+from pipeline.cli.logs import say
 from pipeline.cli.query import connect, format_rows, view_statements
 from pipeline.cli.span_runs import RUN_CONFIG, failure_causes
 from pipeline.cli.sync_days import sync_days
@@ -59,8 +60,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        say(str(exc), logging.ERROR)
         return exc.code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        say("interrupted")
         return 130

@@ -12,6 +12,7 @@ from pipeline import settings
 from pipeline.cli.api_options import add_api_flags, api_options, check_api_config, client_for
 from pipeline.cli.common import iso_day
 from pipeline.cli.errors import CliError
+from pipeline.cli.logs import add_log_flags, configure_logging, say
 from pipeline.progress import by_status_text
 
 
@@ -39,6 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--format", choices=("table", "csv", "json"), default="table")
     add_api_flags(p)
+    add_log_flags(p)
     p.set_defaults(func=_run)
 
 
@@ -48,12 +50,13 @@ def _run(args: argparse.Namespace) -> int:
     from pipeline.storage.store import redacted
     from pipeline.sync import day_states
 
+    configure_logging(args)
     data_dir = settings.data_dir(args.data_dir)
     landed = sorted(RawStore(data_dir).landed_days())
     first = args.first or (landed[0] if landed else None)
     last = args.last or (landed[-1] if landed else None)
     if first is None or last is None:
-        print(f"no days landed in {redacted(data_dir)}", file=sys.stderr)
+        say(f"no days landed in {redacted(data_dir)}")
         return 0
     if first > last:
         raise CliError(f"--from {first} is after --to {last}: swap them", code=2)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pipeline
 from pipeline.cloudglue.client import CloudglueClient
-from pipeline.emulator import Dataset, EmulatorServer
+from pipeline.emulator import Dataset, EmulatorServer, FaultConfig
 from pipeline.sync import sync_range
 from pipeline.tables import TABLE_NAMES
 from pipeline_tests.cli.conftest import run_cli
@@ -174,3 +174,32 @@ def test_status_shows_a_dash_for_the_rows_of_a_day_not_built(tmp_path):
     by_day = {row["day"]: row for row in json.loads(status("json"))}
     assert [by_day[not_built][name] for name in TABLE_NAMES] == [None] * len(TABLE_NAMES)
     assert {name: by_day[built][name] for name in TABLE_NAMES} == counts
+
+
+def test_status_and_its_errors_log_one_json_object_per_stderr_line(tmp_path):
+    """`--log-format json` (for cron and journald): the client's retries and a usage error are
+    records on stderr, the rows stay on stdout."""
+    dataset = Dataset(seed=7, jobs=20, days=2, end_date=EMULATOR_END_DATE)
+    first, last = (str(day) for day in dataset.days())
+    data_dir = str(tmp_path / "data")
+    faults = FaultConfig(server_error=1.0, burst=2)
+    with EmulatorServer(dataset, api_key=KEY, faults=faults) as server:
+        env = {"CLOUDGLUE_API_KEY": KEY, "CLOUDGLUE_BASE_URL": server.base_url}
+        done = run_cli(
+            "status", "--from", first, "--to", last, "--data-dir", data_dir,
+            "--format", "json", "--log-format", "json", "--verbose", env=env,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert KEY not in done.stderr + done.stdout
+    records = [json.loads(line) for line in done.stderr.splitlines()]
+    retries = [r for r in records if r["logger"] == "pipeline.cloudglue"]
+    assert retries and all(r["level"] in ("info", "warning") for r in retries)
+    assert [row["day"] for row in json.loads(done.stdout)] == [first, last]
+
+    swapped = run_cli(
+        "status", "--from", last, "--to", first, "--data-dir", data_dir, "--offline",
+        "--log-format", "json",
+    )  # fmt: skip
+    assert swapped.returncode == 2
+    (record,) = [json.loads(line) for line in swapped.stderr.splitlines()]
+    assert record["level"] == "error" and record["message"].endswith("swap them")
