@@ -39,6 +39,8 @@ import threading
 import time
 from pathlib import Path
 
+from pipeline import settings
+
 REPO = Path(__file__).resolve().parent.parent
 KEY = "bench-key"
 JOBS_PER_DAY = 50
@@ -57,7 +59,9 @@ def _pending(dataset) -> list[str]:
 
 
 def _day(dataset, job_id: str) -> dt.date:
-    return dt.datetime.fromtimestamp(dataset.summary(job_id)["created_at"] / 1000, dt.UTC).date()
+    from pipeline.webhooks.events import created_day
+
+    return created_day(dataset.summary(job_id)["created_at"])
 
 
 def requests_per_hour() -> None:
@@ -96,13 +100,14 @@ def requests_per_hour() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
     events = JOBS_PER_DAY / 24
-    polling = 3600 / 300 * tick + events * run
-    hooks = 1 * tick + events * run + noop
+    ticks_per_hour = 3600 / settings.POLL_SECONDS
+    polling = ticks_per_hour * tick + events * run
+    hooks = 3600 / settings.POLL_SECONDS_WITH_WEBHOOKS * tick + events * run + noop
     print(f"requests per action ({JOBS_PER_DAY} jobs/day over {DAYS} days listed):")
     print(f"  polling tick {tick}, run of a day with a new job {run}, same run unchanged {noop},")
     print(f"  summary lookup {lookup}; events {events:.2f}/h")
     print("requests per hour:")
-    print(f"  polling every 5 min         {polling:7.1f}  (sensor {3600 / 300 * tick:.0f})")
+    print(f"  polling every 5 min         {polling:7.1f}  (sensor {ticks_per_hour * tick:.0f})")
     print(f"  webhooks + hourly poll      {hooks:7.1f}  (sensor {tick + noop:.0f})")
     print(f"  webhooks, no created_at     {hooks + events * lookup:7.1f}")
 
@@ -246,7 +251,7 @@ def latency(
         results = []
         # A first completion lets the daemon's first tick and run happen (not measured).
         for trial, job_id in enumerate(_pending(dataset)[: trials + 1]):
-            time.sleep(rng.uniform(0, interval or 30))
+            time.sleep(rng.uniform(0, interval or settings.DEFAULT_WEBHOOK_SENSOR_SECONDS))
             logged_before = len(log.read_new(None)[0])
             wall_started = time.time()
             started = time.monotonic()

@@ -20,7 +20,7 @@ import orjson
 
 # 19+ digit runs may be integers beyond int64 (orjson would parse them lossily as floats); the
 # check also fires inside strings, which only costs the slower, exact parser. It maps digits to
-# "0" and every other byte to " ", then finds 19 zeros: about 10x faster than a regex scan.
+# "0" and every other byte to " ", then finds 19 zeros, faster than a regex scan.
 _DIGITS_ONLY = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
 _LONG_RUN = b"0" * 19
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pipeline.quality.registry import CheckOutcome
+from pipeline.quality.registry import CHECKED_TABLES, CheckOutcome
 from pipeline.storage.layout import check_cache_key, is_parquet, partition_prefix
 from pipeline.storage.raw import Listing, RawStore
 from pipeline.storage.store import FileInfo
@@ -18,7 +18,6 @@ from pipeline.storage.store import FileInfo
 if TYPE_CHECKING:
     from pipeline.storage.results import DayWriteResult
 
-CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
 # Bumped whenever the outcomes computed from the same inputs change.
 _CACHE_VERSION = "3"
 

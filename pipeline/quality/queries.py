@@ -7,8 +7,8 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from pipeline.quality.cache import CHECKED_TABLES, DayInputs
-from pipeline.quality.registry import CheckOutcome, outcome
+from pipeline.quality.cache import DayInputs
+from pipeline.quality.registry import CHECKED_TABLES, TIME_TABLES, CheckOutcome, outcome
 from pipeline.storage.duck import create_view
 from pipeline.storage.layout import job_file_name, partition_name, table_prefix
 from pipeline.storage.raw import RawStore
@@ -49,7 +49,6 @@ def _sample(items: Iterable[Any], n: int = 5) -> list[str]:
     return [str(item) for item in list(items)[:n]]
 
 
-_TIME_TABLES = ("segment_entities", "chapters", "shots")
 _BAD_TIME = (
     "start_time IS NULL OR end_time IS NULL OR NOT (0 <= start_time AND start_time <= end_time)"
 )
@@ -81,16 +80,14 @@ def run_checks(
             "SELECT created_date, job_id, segment_index FROM segment_entities GROUP BY ALL "
             "HAVING count(*) > 1",
         )
-        jobs = rows(
-            "extract_jobs", "SELECT created_date, job_id, total, status, problem FROM extract_jobs"
-        )
+        jobs = rows("extract_jobs", "SELECT created_date, job_id, total, problem FROM extract_jobs")
         bad_times = {
             table: rows(
                 table,
                 f"SELECT created_date, count(*), any_value(job_id) FROM {table} "
                 f"WHERE {_BAD_TIME} GROUP BY ALL",
             )
-            for table in _TIME_TABLES
+            for table in TIME_TABLES
         }
         return {
             day: _outcomes(
@@ -99,7 +96,7 @@ def run_checks(
                 counts.get(day.isoformat(), []),
                 duplicates.get(day.isoformat(), []),
                 jobs.get(day.isoformat(), []),
-                {t: bad_times[t].get(day.isoformat(), []) for t in _TIME_TABLES},
+                {t: bad_times[t].get(day.isoformat(), []) for t in TIME_TABLES},
             )
             for day in days
         }
@@ -120,7 +117,7 @@ def _outcomes(
     completed_ids = [job["job_id"] for job in listed if job.get("status") == "completed"]
     counts = dict(counts_rows)
     # Each job's `total` as landed, from its extract_jobs row (the landing would be parsed again).
-    landed_totals = {job_id: total for job_id, total, _status, _problem in job_rows}
+    landed_totals = {job_id: total for job_id, total, _problem in job_rows}
     totals = {}
     missing_landing = []
     for job_id in completed_ids:
@@ -151,7 +148,7 @@ def _outcomes(
             {"duplicate_examples": _sample(sorted(duplicates))},
         ),
     ]
-    for table in _TIME_TABLES:
+    for table in TIME_TABLES:
         n_bad, example = bad_times[table][0] if bad_times[table] else (0, None)
         outcomes.append(
             outcome(
@@ -161,7 +158,7 @@ def _outcomes(
                 {"rows_invalid": int(n_bad), "example_job": str(example)},
             )
         )
-    problems = sorted((j, p) for j, _total, _status, p in job_rows if p is not None)
+    problems = sorted((j, p) for j, _total, p in job_rows if p is not None)
     outcomes.append(
         outcome(
             "extract_jobs",
@@ -173,7 +170,7 @@ def _outcomes(
             },
         )
     )
-    job_ids = {job_id for job_id, _total, _status, _problem in job_rows}
+    job_ids = {job_id for job_id, _total, _problem in job_rows}
     absent = [j for j in completed_ids if j not in job_ids]
     without_rows = [j for j in completed_ids if j in job_ids and j not in totals]
     outcomes.append(

@@ -16,6 +16,11 @@ class Check:
     warn_only: bool = False
 
 
+# The tables the checks read (their partitions' files are the checks' inputs), and those whose
+# rows carry a time range.
+CHECKED_TABLES = ("extract_jobs", "segment_entities", "chapters", "shots")
+TIME_TABLES = ("segment_entities", "chapters", "shots")
+
 CHECKS: tuple[Check, ...] = (
     Check(
         "segment_entities",
@@ -34,7 +39,7 @@ CHECKS: tuple[Check, ...] = (
             "0 <= start_time <= end_time on every row (rows that break it are kept as sent).",
             warn_only=True,
         )
-        for table in ("segment_entities", "chapters", "shots")
+        for table in TIME_TABLES
     ),
     Check(
         "extract_jobs",

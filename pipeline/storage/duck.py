@@ -39,8 +39,7 @@ def _no_rows_of_every_column(store: Store, table: str) -> str:
     schema = load_schema(store, table)
     columns = [
         f"NULL::{DUCKDB_TYPES[schema.columns[name].kind]} AS {_sql_name(name)}"
-        for name in schema.ordered(schema.columns)
-        if name != PARTITION_KEY  # registered by an older version: the partition's day wins
+        for name in schema.data_columns()
     ]
     columns.append(f"NULL::DATE AS {PARTITION_KEY}")
     return f"(SELECT {', '.join(columns)} LIMIT 0)"

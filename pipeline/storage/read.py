@@ -115,8 +115,7 @@ def read_files(store: Store, name: str, files: list[tuple[dt.date, str]]) -> pa.
     schema = load_schema(store, name)
     fs, _ = store.parquet_source(table_prefix(name))
     tables = [(day, _read_parquet(fs, path)) for day, path in files]
-    # A column named as the partition key (registered by an older version): the day wins.
-    target = schema.arrow_schema(schema.ordered(set(schema.columns) - {PARTITION_KEY}))
+    target = schema.arrow_schema(schema.data_columns())
     out = []
     for day, t in tables:
         t = _conform(t.drop_columns([c for c in t.column_names if c == PARTITION_KEY]), target)

@@ -36,10 +36,7 @@ class PartitionFiles:
     ``durable``: each file is synced (a local store renames the directory into place; a bucket's
     commit uploads the files, so a crash only loses the staging)."""
 
-    def __init__(
-        self, table: str, directory: Path, prefix: str = "part-", *, durable: bool = True
-    ) -> None:
-        self.table = table
+    def __init__(self, directory: Path, prefix: str = "part-", *, durable: bool = True) -> None:
         self.directory = directory
         self.prefix = prefix
         self.durable = durable
@@ -58,7 +55,8 @@ class PartitionFiles:
         self.files += 1
         self.rows += chunk.num_rows
         self._add_schema(chunk.schema)
-        self._add_preview(preview_rows(chunk.slice(0, PREVIEW_ROWS)))
+        if len(self.preview) < PREVIEW_ROWS:
+            self._add_preview(preview_rows(chunk.slice(0, PREVIEW_ROWS)))
 
     def _add_schema(self, schema: pa.Schema | None) -> None:
         if schema is not None:
@@ -117,7 +115,7 @@ def write_shard(
     root = open_store(root)
     register = persistent_register(root)
     files = {
-        t: PartitionFiles(t, stage / t / f"{PARTITION_KEY}={day}", prefix, durable=root.is_local)
+        t: PartitionFiles(stage / t / f"{PARTITION_KEY}={day}", prefix, durable=root.is_local)
         for t in TABLES
     }
     accs = {

@@ -210,6 +210,11 @@ class TableSchema:
             self._add(Column(name, kind, col.path, base))
         return name
 
+    def data_columns(self) -> list[str]:
+        """Every column a reader takes from the files, ordered: all but one named as the
+        partition column (registered by an older version), where the partition's day wins."""
+        return self.ordered(name for name in self.columns if name != PARTITION_COLUMN)
+
     def ordered(self, names: Iterable[str]) -> list[str]:
         """``names`` in the order files and frames show them, whatever order the columns were
         registered in (build workers register concurrently): the fixed columns as declared, then
