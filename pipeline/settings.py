@@ -100,7 +100,7 @@ def days_per_run() -> int:
 # gave the webhook when it was registered).
 WEBHOOK_SECRET_ENV = "CLOUDGLUE_WEBHOOK_SECRET"
 WEBHOOK_SECRET_HEADER = "X-Cloudglue-Webhook-Secret"
-# Events the receiver keeps and `webhooks register` subscribes to: those that change a day's
+# Events `webhooks register` subscribes to: those that change a day's
 # tables once a job is done (processing changes nothing the tables hold for long).
 WEBHOOK_EVENTS = ("extract.job.completed", "extract.job.failed")
 # A delivery's body is an event of a job's summary: bigger bodies are refused (413) unread.

@@ -43,7 +43,7 @@ from pipeline.cloudglue.errors import (
 from pipeline.cloudglue.pages import NotAnObject, parse_object
 from pipeline.cloudglue.retry import RateLimiter, RetryPolicy, parse_retry_after
 from pipeline.cloudglue.stats import ClientStats
-from pipeline.cloudglue.transport import Transport
+from pipeline.cloudglue.transport import NO_RETRIES, Transport
 from pipeline.settings import API_KEY_ENV, DEFAULT_BASE_URL
 
 log = logging.getLogger("pipeline.cloudglue")
@@ -165,7 +165,7 @@ class Calls:
                     url,
                     body=payload,
                     headers=headers,
-                    retries=urllib3.Retry(total=None, connect=0, read=False, status=0, redirect=0),
+                    retries=NO_RETRIES,
                     redirect=False,
                     timeout=self._timeouts,
                     preload_content=True,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 from pipeline.cloudglue.base_url import resolve_base_url
-from pipeline.cloudglue.calls import RETRYABLE_STATUSES, Calls
+from pipeline.cloudglue.calls import Calls
 from pipeline.cloudglue.errors import ConfigError
 from pipeline.cloudglue.job_pages import JobPages, fetch_each, job_path
 from pipeline.cloudglue.listing import JobListing
@@ -39,13 +39,7 @@ from pipeline.settings import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 
-__all__ = [
-    "MAX_PAGE_SIZE",
-    "RETRYABLE_STATUSES",
-    "ClientStats",
-    "CloudglueClient",
-    "job_path",
-]
+__all__ = ["CloudglueClient", "job_path"]
 
 T = TypeVar("T")
 
@@ -145,8 +139,6 @@ class CloudglueClient:
         )
         self._paging = Paging(
             calls,
-            self.stats,
-            base_url=self.base_url,
             page_size=page_size,
             concurrent_pages=concurrent_pages,
             max_restarts=max_paging_restarts,
@@ -154,7 +146,7 @@ class CloudglueClient:
         )
         self._listing = JobListing(self._paging)
         self._job_pages = JobPages(self._paging, include_thumbnails=include_thumbnails)
-        self._webhooks = Webhooks(calls, self.base_url)
+        self._webhooks = Webhooks(calls)
 
     def __repr__(self) -> str:
         return (

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from pipeline.cloudglue.calls import Calls
-from pipeline.cloudglue.stats import ClientStats
 
 log = logging.getLogger("pipeline.cloudglue")
 
@@ -31,17 +30,15 @@ class Paging:
     def __init__(
         self,
         calls: Calls,
-        stats: ClientStats,
         *,
-        base_url: str,
         page_size: int,
         concurrent_pages: bool,
         max_restarts: int,
         max_workers: int,
     ) -> None:
         self.get = calls.get
-        self.stats = stats
-        self.base_url = base_url
+        self.stats = calls.stats
+        self.base_url = calls.base_url
         self.page_size = page_size
         self.concurrent_pages = concurrent_pages
         self.max_restarts = max_restarts

@@ -15,10 +15,10 @@ from pipeline.cloudglue.paging import MAX_PAGE_SIZE
 class Webhooks:
     """``/webhooks`` through ``calls``."""
 
-    def __init__(self, calls: Calls, base_url: str) -> None:
+    def __init__(self, calls: Calls) -> None:
         self._get = calls.get
         self._write = calls.write
-        self.base_url = base_url
+        self.base_url = calls.base_url
 
     def list_webhooks(self) -> list[dict[str, Any]]:
         """Every webhook of the account (``GET /webhooks``, all pages), oldest first."""

@@ -5,7 +5,7 @@ target is the raw path plus query and ``attempt`` counts earlier requests for th
 A target chosen for a fault fails for its first ``burst`` attempts and then succeeds, so a client
 whose retry limit exceeds ``burst`` always gets through, and one whose limit does not sees the
 fault outlast its retries. ``retry_after_header`` and ``describe_inconsistently`` say how a fault
-shows in a response; the server sends it.
+shows in a response; the server and its routes apply them.
 """
 
 from __future__ import annotations

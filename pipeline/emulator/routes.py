@@ -77,12 +77,14 @@ class Routes:
             return 400, {"error": str(exc)}, None
         return 404, {"error": f"Not found: {path}"}, None
 
-    def write(self, h: BaseHTTPRequestHandler, path: str) -> tuple[int, dict[str, Any]]:
-        """Answer the webhook endpoints and ``DELETE /extract/{job_id}``."""
+    def write(
+        self, h: BaseHTTPRequestHandler, path: str, route: str | None
+    ) -> tuple[int, dict[str, Any]]:
+        """Answer the webhook endpoints and ``DELETE /extract/{job_id}`` (``route``: the path's
+        ``write_route``)."""
         parts = path.split("/")
         key = unquote(parts[3]) if len(parts) == 4 else ""
         params = parse_qs(h.path.partition("?")[2], keep_blank_values=True)
-        route = write_route(h.command, path)
         try:
             if route == "delete_job":
                 try:

@@ -70,9 +70,10 @@ class EmulatorServer:
     @faults.setter
     def faults(self, faults: FaultConfig) -> None:
         """Swapped while serving (a test's outage that ends): requests after it see the new
-        faults, in the checks here and in the bodies the routes answer."""
+        faults, in the checks here, the bodies the routes answer and the webhook deliveries."""
         self._faults = faults
         self._routes.faults = faults
+        self.webhooks.faults = faults
 
     @property
     def port(self) -> int:
@@ -187,7 +188,7 @@ class EmulatorServer:
             h.reply(401, {"error": "Invalid or missing API key"})
             return
         if h.command != "GET" or path.startswith("/v1/webhooks"):
-            h.reply(*self._routes.write(h, path))
+            h.reply(*self._routes.write(h, path, writes))
             return
         target = h.path
         fault = None

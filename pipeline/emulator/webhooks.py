@@ -33,7 +33,7 @@ from pipeline.settings import WEBHOOK_SECRET_HEADER
 logger = logging.getLogger("pipeline.emulator.webhooks")
 
 # The spec's WebhookEvents.
-WEBHOOK_EVENTS = (
+SPEC_WEBHOOK_EVENTS = (
     "describe.job.processing",
     "describe.job.completed",
     "describe.job.failed",
@@ -261,9 +261,9 @@ def _fields(body: Any, allowed: tuple[str, ...]) -> dict[str, Any]:
     fields = {k: v for k, v in body.items() if k in allowed}
     events = fields.get("subscribed_events")
     if "subscribed_events" in fields and (
-        not isinstance(events, list) or any(e not in WEBHOOK_EVENTS for e in events)
+        not isinstance(events, list) or any(e not in SPEC_WEBHOOK_EVENTS for e in events)
     ):
-        raise WebhookError(f"subscribed_events must be a list of {', '.join(WEBHOOK_EVENTS)}")
+        raise WebhookError(f"subscribed_events must be a list of {', '.join(SPEC_WEBHOOK_EVENTS)}")
     if "description" in fields and not isinstance(fields["description"], str):
         raise WebhookError("description must be a string")
     if "active" in fields and not isinstance(fields["active"], bool):
