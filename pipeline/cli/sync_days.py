@@ -54,18 +54,16 @@ def _probe(
     when the probe itself fails: the runs then report the cause)."""
     from pipeline import quality
     from pipeline.cloudglue.errors import CloudglueError
-    from pipeline.storage.raw import RawStore
     from pipeline.sync import changed_days
 
     try:
         changed, unchanged = changed_days(probe, data_dir, days)
     except CloudglueError:
         return list(days), {}
-    store = RawStore(data_dir)
     checks = quality.check_days(data_dir, list(unchanged), built=unchanged) if unchanged else {}
     summaries = {}
     for day, built in unchanged.items():
-        listing = store.read_listing(day)
+        listing, _ = built.source
         by_status = dict(Counter(job.get("status") for job in (listing.jobs if listing else ())))
         summaries[day] = DaySummary(
             day=day,

@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.cloudglue.client import CloudglueClient
@@ -16,7 +16,8 @@ from pipeline.cloudglue.models import Job
 from pipeline.storage import DayWriteResult
 from pipeline.storage.layout import job_file_name
 from pipeline.storage.parquet import built_day
-from pipeline.storage.raw import RawStore
+from pipeline.storage.raw import Listing, RawStore
+from pipeline.storage.store import FileInfo
 from pipeline.sync.build import DataDir, build_fingerprint
 
 
@@ -40,15 +41,30 @@ def unchanged_build(store: RawStore, day: dt.date, jobs: Sequence[Job]) -> DayWr
     """The day's partitions when the landing matches ``jobs`` as listed now (same objects, every
     completed one landed) and the partitions were built from that landing; else None."""
     listing = store.read_listing(day)
-    if listing is None or len(listing.jobs) != len(jobs):
-        return None
-    if {job.job_id: job.raw for job in jobs} != {job["job_id"]: job for job in listing.jobs}:
+    if not _listing_matches(listing, jobs):
         return None
     landed = store.landed(day)
-    if any(job.is_completed and job_file_name(job.job_id) not in landed for job in jobs):
+    if not _all_landed(jobs, landed):
         return None
-    fingerprint = build_fingerprint(store, day, listing, landed)
-    built = built_day(store.store, day, fingerprint, locked=True)
+    return _built_from(store, day, listing, landed)
+
+
+def _listing_matches(listing: Listing | None, jobs: Sequence[Job]) -> bool:
+    """Whether the landed listing holds ``jobs`` as listed now, object for object."""
+    if listing is None or len(listing.jobs) != len(jobs):
+        return False
+    return {job.job_id: job.raw for job in jobs} == {job["job_id"]: job for job in listing.jobs}
+
+
+def _all_landed(jobs: Sequence[Job], landed: Mapping[str, FileInfo]) -> bool:
+    return not any(job.is_completed and job_file_name(job.job_id) not in landed for job in jobs)
+
+
+def _built_from(
+    store: RawStore, day: dt.date, listing: Listing, landed: dict[str, FileInfo]
+) -> DayWriteResult | None:
+    """The day's partitions if they were built from this landing, knowing it as their source."""
+    built = built_day(store.store, day, build_fingerprint(store, day, listing, landed), locked=True)
     return None if built is None else dataclasses.replace(built, source=(listing, landed))
 
 
@@ -121,19 +137,20 @@ def day_states(
         listing = store.read_listing(day)
         landed = store.landed(day)
         by_status = Counter(job.get("status") for job in listing.jobs) if listing else Counter()
-        result = DayState(day, dict(by_status), len(landed), None)
+        built = None if listing is None else _built_from(store, day, listing, landed)
+        result = DayState(day, dict(by_status), len(landed), built)
         if upstream is not None:
             jobs = upstream[day]
             result.upstream_by_status = dict(Counter(job.status for job in jobs))
             result.to_fetch = sum(
                 job.is_completed and job_file_name(job.job_id) not in landed for job in jobs
             )
-            # An unchanged day's partitions are those built from its landing: found once.
-            result.built = _unchanged_in_range(store, day, jobs, unplaced, days[0])
-            result.stale = result.built is None
-        if result.built is None and listing is not None:
-            fingerprint = build_fingerprint(store, day, listing, landed)
-            result.built = built_day(store.store, day, fingerprint, locked=True)
+            # changed_days' test (_unchanged_in_range), on what was read once here.
+            result.stale = (
+                built is None
+                or bool(unplaced and day == days[0])
+                or not (_listing_matches(listing, jobs) and _all_landed(jobs, landed))
+            )
         return result
 
     return list(store.store.map(state, days))
