@@ -101,7 +101,7 @@ class ProgressReporter:
     def start_span(self, first: dt.date, last: dt.date) -> None:
         """A run over the days ``first..last`` begins: its counters start from zero."""
         with self._lock:
-            self._span = str(first) if first == last else f"{first}..{last}"
+            self._span = span_text((first, last))
             self._listed = self._fetched = self._segments = 0
             self._to_fetch = None
             if self.live:
@@ -169,6 +169,11 @@ class ProgressReporter:
         self._clear()
         self.stream.write(text + "\n")
         self.stream.flush()
+
+
+def span_text(days: Sequence[dt.date]) -> str:
+    """Sorted days as a span: ``A`` for one day, ``A..B`` for more."""
+    return str(days[0]) if days[0] == days[-1] else f"{days[0]}..{days[-1]}"
 
 
 def day_state(summary: DaySummary) -> str:

@@ -92,12 +92,16 @@ def check_api_config(options: ApiOptions) -> None:
         raise CliError(str(exc)) from None
 
 
-def add_api_flags(p: argparse.ArgumentParser) -> None:
+def add_base_url_flag(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         BASE_URL_FLAG,
         metavar="URL",
         help=f"API base URL ({settings.BASE_URL_ENV}, else {settings.DEFAULT_BASE_URL})",
     )
+
+
+def add_api_flags(p: argparse.ArgumentParser) -> None:
+    add_base_url_flag(p)
     p.add_argument(
         "--concurrency",
         type=_positive_number(int),

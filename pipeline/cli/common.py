@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib.resources
+import logging
 import os
 import shlex
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline.cli.errors import CliError
+from pipeline.cli.logs import say
 
 
 def iso_day(text: str) -> dt.date:
@@ -37,10 +39,6 @@ def say_if_new_in_working_dir(data_dir_flag: str | None) -> None:
     relative to the working directory: run from elsewhere (cron starts in $HOME), a command
     would otherwise silently start a second instance and data dir there. Paths set explicitly
     are the user's choice and pass in silence; so does every later run."""
-    import logging
-
-    from pipeline.cli.logs import say
-
     home = settings.dagster_home()
     if not os.environ.get(settings.DAGSTER_HOME_ENV) and not (home / INITIALIZED).exists():
         say(
@@ -178,14 +176,20 @@ def check_days(
             f"pass --from too, e.g. --from {last} --to {last}",
             code=2,
         )
-    if first > last:
-        raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
+    days = day_span(first, last)
     if first < start:
         raise CliError(
             f"--from {first} is before the first partition {start} (CLOUDGLUE_START_DATE): "
             f"pass --from {start} or later, or set CLOUDGLUE_START_DATE={first}",
             code=2,
         )
+    return days
+
+
+def day_span(first: dt.date, last: dt.date) -> list[dt.date]:
+    """The days ``first..last`` (inclusive), or a usage error when they are swapped."""
+    if first > last:
+        raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
     return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
 
 

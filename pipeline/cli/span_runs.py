@@ -26,11 +26,11 @@ RUN_CONFIG: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "C
 def long_lived_objects() -> Iterator[None]:
     """For a block that makes objects living as long as the process (imports, the instance).
 
-    Importing Dagster and opening the instance make some 300,000 such objects. The cyclic GC
+    Importing Dagster and opening the instance make hundreds of thousands of them. The cyclic GC
     would walk them on every full collection, while they are made and for the rest of the
     process (bench/README.md has the cost). So no collection runs inside the block, and what
-    it made is frozen (``gc.freeze``: never walked again). The few thousand objects of
-    import-time garbage this also freezes are never freed: well under a megabyte.
+    it made is frozen (``gc.freeze``: never walked again). The import-time garbage this also
+    freezes is never freed; it is small.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -40,6 +40,20 @@ def long_lived_objects() -> Iterator[None]:
         gc.freeze()
         if enabled:
             gc.enable()
+
+
+def cli_resources(data_dir: Path | str, options: ApiOptions) -> dict[str, Any]:
+    """The assets' and sensors' resources as the command line's flags set them."""
+    import dagster as dg
+
+    from pipeline.defs.resources import CloudglueResource, DataDirResource
+
+    return {
+        "cloudglue": CloudglueResource(
+            api_key=dg.EnvVar(settings.API_KEY_ENV), **options.resource_kwargs()
+        ),
+        "data_dir": DataDirResource(path=str(data_dir)),
+    }
 
 
 def span_runner(
@@ -65,14 +79,8 @@ def span_runner(
 
         from pipeline.defs.assets import LAUNCHED_BY_CLI, LAUNCHED_BY_TAG, days_asset
         from pipeline.defs.jobs import cloudglue_daily_job
-        from pipeline.defs.resources import CloudglueResource, DataDirResource
 
-        resources = {
-            "cloudglue": CloudglueResource(
-                api_key=dg.EnvVar(settings.API_KEY_ENV), **options.resource_kwargs()
-            ),
-            "data_dir": DataDirResource(path=str(data_dir)),
-        }
+        resources = cli_resources(data_dir, options)
         # The job the UI, the schedule and the sensor run, so the CLI's runs show under it; its
         # step is not retried (see days_asset).
         job = dg.Definitions(

@@ -4,13 +4,12 @@ their rows) and, from one listing, which days are stale upstream; reads, never w
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import sys
 from typing import Any
 
 from pipeline import settings
 from pipeline.cli.api_options import add_api_flags, api_options, check_api_config, client_for
-from pipeline.cli.common import iso_day
+from pipeline.cli.common import day_span, iso_day
 from pipeline.cli.errors import CliError
 from pipeline.cli.logs import add_log_flags, configure_logging, say
 from pipeline.progress import by_status_text
@@ -58,9 +57,7 @@ def _run(args: argparse.Namespace) -> int:
     if first is None or last is None:
         say(f"no days landed in {redacted(data_dir)}")
         return 0
-    if first > last:
-        raise CliError(f"--from {first} is after --to {last}: swap them", code=2)
-    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    days = day_span(first, last)
     if args.offline:
         states = day_states(data_dir, days)
     else:

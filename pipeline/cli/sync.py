@@ -31,8 +31,8 @@ from pipeline.cli.common import (
     utc_today,
 )
 from pipeline.cli.logs import add_log_flags, configure_logging, say
-from pipeline.cli.sync_days import span_text, sync_days
-from pipeline.progress import by_status_text
+from pipeline.cli.sync_days import sync_days
+from pipeline.progress import by_status_text, span_text
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

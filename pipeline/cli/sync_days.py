@@ -25,7 +25,7 @@ from pipeline.cli.span_runs import (
     span_runner,
     span_summaries,
 )
-from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting
+from pipeline.progress import DaySummary, ProgressReporter, render_summary, reporting, span_text
 
 if TYPE_CHECKING:
     from pipeline.cloudglue.client import CloudglueClient
@@ -133,7 +133,7 @@ def sync_days(
                 if reporter:
                     for day in sorted(summaries):
                         reporter.finish_day(summaries[day])
-            # Dagster (about a second to import and open the instance) only once a day needs a run.
+            # Dagster (costly to import, and its instance to open) only once a day needs a run.
             run_span = span_runner(stack, data_dir, options) if to_run else None
             for span in run_spans(to_run, settings.days_per_run()):
                 assert run_span is not None
@@ -195,10 +195,6 @@ def sync_days(
             command = _sync_command(left, rerun_flags)
             say(f"resume (landed jobs are not fetched again): {command}", resume=command)
     return SyncOutcome(not causes and not interrupted, ordered, interrupted)
-
-
-def span_text(days: Sequence[dt.date]) -> str:
-    return str(days[0]) if days[0] == days[-1] else f"{days[0]}..{days[-1]}"
 
 
 def _sync_command(days: Sequence[dt.date], flags: Sequence[str]) -> str:

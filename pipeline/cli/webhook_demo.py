@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pipeline import settings
 from pipeline.cli.api_options import ApiOptions, client_for
-from pipeline.cli.span_runs import span_runner
+from pipeline.cli.span_runs import cli_resources, span_runner
 from pipeline.emulator import EmulatorServer
 
 # How long the demo waits for the emulator's delivery to be logged.
@@ -23,7 +23,6 @@ def show_webhooks(server: EmulatorServer, data_dir: Path, options: ApiOptions) -
     import dagster as dg
 
     import pipeline
-    from pipeline.defs.resources import CloudglueResource, DataDirResource
     from pipeline.defs.webhook_sensor import webhook_events_sensor
     from pipeline.webhooks import EventLog, WebhookReceiver
 
@@ -53,12 +52,7 @@ def show_webhooks(server: EmulatorServer, data_dir: Path, options: ApiOptions) -
                 return False
             time.sleep(0.05)
         print(f"  its event was received and logged after {time.monotonic() - completed:.2f}s")
-        resources = {
-            "cloudglue": CloudglueResource(
-                api_key=dg.EnvVar(settings.API_KEY_ENV), **options.resource_kwargs()
-            ),
-            "data_dir": DataDirResource(path=str(data_dir)),
-        }
+        resources = cli_resources(data_dir, options)
         tick = webhook_events_sensor()(dg.build_sensor_context(resources=resources))
         (request,) = tick.run_requests
         keys = request.partition_key_range

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from pipeline import settings
-from pipeline.cli.api_options import ApiOptions, check_api_config, client_for
+from pipeline.cli.api_options import ApiOptions, add_base_url_flag, check_api_config, client_for
 from pipeline.cli.common import check_writable
 from pipeline.cli.errors import CliError
 
@@ -82,11 +82,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     delete.set_defaults(func=_delete)
 
     for command in (register, listing, delete):
-        command.add_argument(
-            "--base-url",
-            metavar="URL",
-            help=f"API base URL ({settings.BASE_URL_ENV}, else {settings.DEFAULT_BASE_URL})",
-        )
+        add_base_url_flag(command)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from pipeline.defs import metadata as md
 from pipeline.defs.checks import check_evaluations, check_specs, table_check_keys
 from pipeline.defs.partitions import daily_partitions, partition_day
 from pipeline.defs.resources import CloudglueResource, DataDirResource
-from pipeline.progress import current_reporter
+from pipeline.progress import current_reporter, span_text
 from pipeline.quality import check_day
 from pipeline.settings import days_per_run
 from pipeline.storage.raw import RawStore
@@ -121,7 +121,7 @@ def _materialize_days(
     # all six are recorded with every check on them: none keeps a materialization (row count,
     # schema, checks) older than the partition it describes.
     tables = list(TABLE_NAMES) if selected.intersection(TABLE_NAMES) else []
-    checks = context.selected_asset_check_keys | (table_check_keys() if tables else set())
+    checks = table_check_keys() if tables else context.selected_asset_check_keys
     failed: list[DayResult] = []
     stats = RangeStats()
     try:
@@ -143,14 +143,14 @@ def _materialize_days(
                 yield from _day_events(context, data_dir, result, land, tables, checks, failed)
     except (AuthError, ConfigError) as exc:
         # Waiting will not fix a wrong key or URL.
-        raise dg.Failure(description=f"{_span(days)}: {exc}", allow_retries=False) from None
+        raise dg.Failure(description=f"{span_text(days)}: {exc}", allow_retries=False) from None
     except Exception as exc:
         # The range could not be listed (an outage the client's retries did not absorb).
-        raise dg.Failure(description=f"{_span(days)}: {_error_line(exc)}") from exc
+        raise dg.Failure(description=f"{span_text(days)}: {_error_line(exc)}") from exc
     if land:
         client = stats.client
         context.log.info(
-            f"{_span(days)}: listed in {stats.listing_requests} request(s); "
+            f"{span_text(days)}: listed in {stats.listing_requests} request(s); "
             f"{client.get('requests', 0)} requests in all, "
             f"{client.get('bytes_received', 0)} bytes, "
             f"retries {client.get('retries_by_cause', {})}, "
@@ -182,10 +182,6 @@ def _rebuild(data_dir: DataDirResource, day: dt.date) -> DayResult:
         return DayResult(day, built=built, checks=check_day(data_dir.root, day))
     except Exception as exc:
         return DayResult(day, error=exc)
-
-
-def _span(days: list[dt.date]) -> str:
-    return str(days[0]) if len(days) == 1 else f"{days[0]}..{days[-1]}"
 
 
 def _day_events(

@@ -16,7 +16,7 @@ from pipeline.storage.store import FileInfo, Store
 # A data dir: a local path, a bucket URL (s3://bucket/prefix) or an open Store.
 DataDir = str | os.PathLike[str] | Store
 
-# Landed (zstd) bytes per build worker at least: about 40,000 segment entities.
+# Landed (zstd) bytes per build worker at least: enough rows to pay back a worker's start.
 SHARD_MIN_BYTES = 2 * 2**20
 # Part of every build fingerprint: bump it when the tables built from the same landing change.
 BUILD_VERSION = "3"
@@ -66,7 +66,7 @@ def build_day(
             fingerprint=fingerprint,
             locked=locked,
         )
-    # A worker process costs about half a second to start: worth it for big days only.
+    # A worker process's start (a Python with pyarrow) is paid back by big days only.
     landed_bytes = sum(info.size for info in landed.values())
     workers = min(build_workers(), 1 + landed_bytes // SHARD_MIN_BYTES)
     shards = store.day_shards(day, listing, workers, landed, copies)

@@ -1,8 +1,8 @@
 """Build processes that ``sync_range`` hands landed days to: each builds and commits the days of a
 batch (``build_day``) and checks them in one DuckDB pass (``check_days``).
 
-They start once per range, not once per day (a Python process with pyarrow and DuckDB costs about
-half a second of CPU to start), and let a range's builds use every CPU while the parent process
+They start once per range, not once per day (a Python process with pyarrow and DuckDB is costly
+to start: bench/README.md), and let a range's builds use every CPU while the parent process
 fetches. The parent holds the days' locks; a worker dies with its parent (``PR_SET_PDEATHSIG``),
 so it never commits a day whose lock is gone (in a bucket, where the lock is a lease, it checks
 before each commit that the lease is still its parent's). A plain ``python`` child speaking

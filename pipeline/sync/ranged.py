@@ -35,8 +35,8 @@ from pipeline.sync.errors import LandingError
 from pipeline.sync.plan import list_range, unchanged_build
 from pipeline.sync.results import DayResult, LandingResult, RangeStats
 
-# Jobs to fetch at least for a day's build to run beside its landing: its worker processes cost
-# about half a second of CPU each to start, which a small day does not pay back.
+# Jobs to fetch at least for a day's build to run beside its landing: a small day does not pay
+# back its worker processes' start.
 OVERLAP_MIN_JOBS = 100
 # Jobs failing one after another with no success between them: the API is down or refusing us,
 # and the rest of the range is not attempted (each job would spend its whole retry budget).
@@ -58,6 +58,13 @@ class _Day:
     @property
     def completed(self) -> int:
         return sum(job.is_completed for job in self.jobs)
+
+    def record(self, job_id: str, outcome: Any) -> None:
+        """A fetch's outcome: a job gone since the listing is skipped, any other error kept."""
+        if isinstance(outcome, NotFoundError):
+            self.skipped.append((job_id, "not found (HTTP 404): deleted since listing?"))
+        elif isinstance(outcome, BaseException):
+            self.failures.append((job_id, outcome))
 
 
 def sync_range(
@@ -254,10 +261,7 @@ class _Range:
                     yield from landed(plan)
             for job_id, outcome in self._fetch_all(list(day_of)):
                 plan = day_of[job_id]
-                if isinstance(outcome, NotFoundError):
-                    plan.skipped.append((job_id, "not found (HTTP 404): deleted since listing?"))
-                elif isinstance(outcome, BaseException):
-                    plan.failures.append((job_id, outcome))
+                plan.record(job_id, outcome)
                 left[plan.day] -= 1
                 if left[plan.day] == 0:
                     yield from landed(plan)
@@ -345,12 +349,7 @@ class _Range:
                 ]
                 b.start(shards, local_first=False)
                 for job_id, outcome in self._fetch_all(order):
-                    if isinstance(outcome, NotFoundError):
-                        plan.skipped.append(
-                            (job_id, "not found (HTTP 404): deleted since listing?")
-                        )
-                    elif isinstance(outcome, BaseException):
-                        plan.failures.append((job_id, outcome))
+                    plan.record(job_id, outcome)
                 landing = self._finish_landing(plan)
                 listing = self.store.read_listing(plan.day)
                 built = b.finish(build_fingerprint(self.store, plan.day, listing))
