@@ -46,7 +46,12 @@ def dumps(obj: Any) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:
-        return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode()
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (parsed from its escape, e.g. "\\ud800") has no UTF-8: escape again.
+        return json.dumps(obj, separators=(",", ":")).encode()
 
 
 _INT_DIGITS_CHUNK = 10**1000
