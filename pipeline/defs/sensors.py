@@ -66,9 +66,8 @@ def _tick(
     days = [today - dt.timedelta(days=n) for n in range(window)]
     with cloudglue.get_client() as client:
         by_day, _ = list_range(client, days)
-    fingerprints = completed_fingerprints((job for jobs in by_day.values() for job in jobs), days)
+    fingerprints = completed_fingerprints(by_day)
     seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-    empty = completed_fingerprints([], [today])[today.isoformat()]
     store = RawStore(data_dir.root)
 
     def needs_run(day: dt.date) -> bool:
@@ -76,7 +75,8 @@ def _tick(
         if day.isoformat() in seen:
             return seen[day.isoformat()] != fingerprint
         # A day with no completed jobs has nothing to land yet.
-        return fingerprint != empty and unchanged_build(store, day, by_day[day]) is None
+        completed = any(job.is_completed for job in by_day[day])
+        return completed and unchanged_build(store, day, by_day[day]) is None
 
     changed = sorted(day.isoformat() for day in days if needs_run(day))
     run_requests = []

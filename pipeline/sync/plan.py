@@ -8,7 +8,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from pipeline.cloudglue.client import CloudglueClient
@@ -156,20 +156,18 @@ def day_states(
     return list(store.store.map(state, days))
 
 
-def completed_fingerprints(jobs: Iterable[Job], days: Iterable[dt.date]) -> dict[str, str]:
-    """Per day (ISO date), a fingerprint of the set of completed job ids created that day.
+def completed_fingerprints(by_day: Mapping[dt.date, Sequence[Job]]) -> dict[str, str]:
+    """Per day (ISO date), a fingerprint of the set of completed job ids among its jobs (as
+    ``list_range`` groups them).
 
     A day whose set changed (a job completed, or was deleted) gets a new fingerprint, so a sensor
     can request exactly the days that need a run.
     """
-    by_day: dict[str, list[str]] = {day.isoformat(): [] for day in days}
-    for job in jobs:
-        created = job.created_date
-        if job.is_completed and created is not None and created.isoformat() in by_day:
-            by_day[created.isoformat()].append(job.job_id)
     return {
-        day: hashlib.sha256("\n".join(sorted(ids)).encode("utf-8", "surrogatepass")).hexdigest()[
-            :16
-        ]
-        for day, ids in by_day.items()
+        day.isoformat(): hashlib.sha256(
+            "\n".join(sorted(job.job_id for job in jobs if job.is_completed)).encode(
+                "utf-8", "surrogatepass"
+            )
+        ).hexdigest()[:16]
+        for day, jobs in by_day.items()
     }
